@@ -1,0 +1,149 @@
+// The configuration schema is the configuration type: one zod schema, validated once at
+// start-up. Defaults live here and nowhere else; docs/configuration.md mirrors this file.
+import { z } from 'zod';
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+const port = z.number().int().min(0).max(65535);
+const url = z.url({ message: 'must be an absolute URL' });
+
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+] as const;
+const algorithm = z.enum(ASYMMETRIC_ALGORITHMS, {
+  message: `must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} (symmetric and "none" are never accepted)`,
+});
+
+export const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
+
+const serverSchema = z.strictObject({
+  host: nonEmpty.default('127.0.0.1'),
+  port: port.default(8085),
+  /** The URL clients call; the DPoP `htu` is checked against it. */
+  publicUrl: url.optional(),
+  /** Peers whose X-Forwarded-* and client-certificate headers are believed (IPs or CIDRs). */
+  trustedProxies: z.array(nonEmpty).default([]),
+  tls: z
+    .strictObject({
+      certPath: nonEmpty,
+      keyPath: nonEmpty,
+      clientCaPath: nonEmpty.optional(),
+    })
+    .optional(),
+  /** Grace period for in-flight exchanges on SIGTERM/SIGINT. */
+  shutdownTimeoutSeconds: z.number().positive().max(300).default(10),
+  requestTimeoutSeconds: z.number().positive().max(300).default(15),
+});
+
+const dpopSchema = z.strictObject({
+  algorithms: z.array(algorithm).min(1).default(['ES256', 'ES384', 'ES512', 'RS256', 'PS256', 'EdDSA', 'Ed25519']),
+  /** How old a proof's `iat` may be (and how far in the future, with the clock tolerance). */
+  maxAgeSeconds: z.number().int().min(1).max(600).default(60),
+  requireNonce: z.boolean().default(false),
+  /** Upper bound on remembered proof `jti`s; bounded so a flood cannot exhaust memory. */
+  replayCacheSize: z.number().int().min(100).default(100_000),
+});
+
+const authoritySchema = z.strictObject({
+  issuer: url,
+  metadataUrl: url.optional(),
+  /** A static JWKS file: air-gapped sites make no network call at all. */
+  jwksPath: nonEmpty.optional(),
+  audiences: z.array(nonEmpty).min(1, 'must name at least one audience'),
+  requiredScopes: z.array(nonEmpty).default(['registry.token.issue']),
+  algorithms: z.array(algorithm).min(1).default(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']),
+  clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+  /** JWKS kept this long before a background refresh; unknown `kid`s refetch sooner. */
+  jwksCacheSeconds: z.number().int().min(10).default(600),
+  /** Minimum gap between two JWKS fetches triggered by unknown `kid`s. */
+  jwksCooldownSeconds: z.number().int().min(1).default(30),
+  senderConstraint: z.enum(['required', 'optional']).default('required'),
+  dpop: dpopSchema.default(() => dpopSchema.parse({})),
+  claims: z
+    .strictObject({
+      plan: nonEmpty.default('stellaops:plan'),
+      license: nonEmpty.default('stellaops:license'),
+      tenant: nonEmpty.default('tid'),
+    })
+    .default({ plan: 'stellaops:plan', license: 'stellaops:license', tenant: 'tid' }),
+});
+
+const signingSchema = z.strictObject({
+  issuer: nonEmpty,
+  keyPath: nonEmpty,
+  keyPassword: z.string().optional(),
+  certificatePath: nonEmpty.optional(),
+  keyId: nonEmpty.optional(),
+  /** Defaults by key type: RS256 for RSA, ES256/384/512 for P-256/384/521. */
+  algorithm: z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512']).optional(),
+  lifetimeSeconds: z
+    .number()
+    .int('must be a whole number of seconds')
+    .min(60, 'must be at least 60 (clients refuse shorter tokens)')
+    .max(3600, 'must be at most 3600 (registry tokens are short-lived)')
+    .default(300),
+  /** Public keys still served in the JWKS during a rotation (PEM certificates or public keys). */
+  previousKeyPaths: z.array(nonEmpty).default([]),
+});
+
+const registrySchema = z.strictObject({
+  realm: url,
+  /** Registry `service` names this service mints for; empty means any. */
+  allowedServices: z.array(nonEmpty).default([]),
+});
+
+const ruleSchema = z.strictObject({
+  repository: nonEmpty,
+  actions: z.array(z.enum(ACTIONS, { message: `must be one of ${ACTIONS.join(', ')}` })).min(1).default(['pull']),
+});
+
+const ledgerSchema = z.strictObject({
+  driver: z.enum(['file', 'mongodb']).default('file'),
+  /** Directory of the file ledger (JSON Lines segments). */
+  path: nonEmpty.default('var/ledger'),
+  maxFileBytes: z.number().int().min(4096).default(64 * 1024 * 1024),
+  mongodb: z
+    .strictObject({
+      uri: nonEmpty,
+      database: nonEmpty.default('registry_token'),
+      collection: nonEmpty.default('issuances'),
+    })
+    .optional(),
+  retentionDays: z.number().int().min(1).optional(),
+  onUnavailable: z.enum(['reject', 'spool']).default('reject'),
+  spoolPath: nonEmpty.default('var/spool'),
+  /** How often runtime revocations are re-read from the store (other replicas' changes). */
+  revocationPollSeconds: z.number().min(0.2).max(300).default(2),
+});
+
+const telemetrySchema = z.strictObject({
+  /** Serve /metrics on its own port instead of the main one. */
+  metricsPort: port.optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const configSchema = z
+  .strictObject({
+    server: serverSchema.default(() => serverSchema.parse({})),
+    authority: authoritySchema,
+    signing: signingSchema,
+    registry: registrySchema,
+    plans: z.record(nonEmpty, z.array(ruleSchema)).default({}),
+    defaultPlan: nonEmpty.optional(),
+    revokedLicenses: z.array(nonEmpty).default([]),
+    ledger: ledgerSchema.default(() => ledgerSchema.parse({})),
+    admin: z
+      .strictObject({ requiredScope: nonEmpty.default('registry.token.admin') })
+      .default({ requiredScope: 'registry.token.admin' }),
+    telemetry: telemetrySchema.default(() => telemetrySchema.parse({})),
+  })
+  .superRefine((config, ctx) => {
+    if (config.defaultPlan !== undefined && !(config.defaultPlan in config.plans)) {
+      ctx.addIssue({ code: 'custom', path: ['defaultPlan'], message: `names plan "${config.defaultPlan}", which is not defined under plans` });
+    }
+    if (config.ledger.driver === 'mongodb' && config.ledger.mongodb === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['ledger', 'mongodb'], message: 'is required when ledger.driver is mongodb' });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type PlanRule = z.infer<typeof ruleSchema>;

@@ -1,0 +1,129 @@
+// The one error hierarchy of the service. Stages throw these; the HTTP layer
+// renders them in exactly one place (src/http/errors.ts). Anything else that
+// reaches the edge becomes a generic 500 `server_error` with no detail.
+
+/** Stable reason codes: metric labels, ledger `reason`, and the problem `code`. */
+export type ReasonCode =
+  | 'invalid_request'
+  | 'invalid_scope'
+  | 'service_not_allowed'
+  | 'invalid_token'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
+  | 'insufficient_scope'
+  | 'plan_denied'
+  | 'license_revoked'
+  | 'subject_revoked'
+  | 'not_found'
+  | 'ledger_unavailable'
+  | 'authority_unavailable'
+  | 'server_error';
+
+/** The authentication scheme a challenge is issued for (RFC 6750 / RFC 9449). */
+export type Scheme = 'Bearer' | 'DPoP';
+
+export interface ServiceErrorOptions {
+  /** Private detail for logs; never rendered to the caller. */
+  detail?: string;
+  cause?: unknown;
+}
+
+export abstract class ServiceError extends Error {
+  abstract readonly status: number;
+  /** RFC 6750 / RFC 9449 `error` value for WWW-Authenticate and the problem body. */
+  abstract readonly oauthError: string;
+  /** Docker registry error code shown by clients (`errors[].code`). */
+  abstract readonly dockerCode: string;
+  readonly reason: ReasonCode;
+  readonly detail: string | undefined;
+
+  constructor(reason: ReasonCode, message: string, options: ServiceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.reason = reason;
+    this.detail = options.detail;
+  }
+}
+
+/** 400: the request itself is malformed (bad scope, unknown service, ambiguous credentials). */
+export class InvalidRequestError extends ServiceError {
+  readonly status = 400;
+  readonly oauthError: string;
+  readonly dockerCode = 'DENIED';
+  constructor(
+    reason: 'invalid_request' | 'invalid_scope' | 'service_not_allowed',
+    message: string,
+    options?: ServiceErrorOptions,
+  ) {
+    super(reason, message, options);
+    this.oauthError = reason === 'invalid_scope' ? 'invalid_scope' : 'invalid_request';
+  }
+}
+
+/** 401: the caller's credentials are missing or do not verify. */
+export class AuthenticationError extends ServiceError {
+  readonly status = 401;
+  readonly oauthError: string;
+  readonly dockerCode = 'UNAUTHORIZED';
+  /** The scheme the challenge names; DPoP errors always challenge with DPoP. */
+  readonly scheme: Scheme;
+  /** Set with `use_dpop_nonce`: the nonce the client must put in its next proof. */
+  readonly nonce: string | undefined;
+  constructor(
+    reason: 'invalid_request' | 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce',
+    message: string,
+    options: ServiceErrorOptions & { scheme?: Scheme; nonce?: string } = {},
+  ) {
+    super(reason, message, options);
+    this.oauthError = reason;
+    this.scheme = options.scheme ?? (reason === 'invalid_dpop_proof' || reason === 'use_dpop_nonce' ? 'DPoP' : 'Bearer');
+    this.nonce = options.nonce;
+  }
+}
+
+/** 403: the caller is known but may not have what it asked for. */
+export class ForbiddenError extends ServiceError {
+  readonly status = 403;
+  readonly oauthError: string;
+  readonly dockerCode = 'DENIED';
+  readonly scheme: Scheme;
+  constructor(
+    reason: 'insufficient_scope' | 'plan_denied' | 'license_revoked' | 'subject_revoked',
+    message: string,
+    options: ServiceErrorOptions & { scheme?: Scheme } = {},
+  ) {
+    super(reason, message, options);
+    this.oauthError = reason === 'insufficient_scope' ? 'insufficient_scope' : 'access_denied';
+    this.scheme = options.scheme ?? 'Bearer';
+  }
+}
+
+/** 404: an admin lookup found nothing. */
+export class NotFoundError extends ServiceError {
+  readonly status = 404;
+  readonly oauthError = 'not_found';
+  readonly dockerCode = 'NOT_FOUND';
+  constructor(message: string, options?: ServiceErrorOptions) {
+    super('not_found', message, options);
+  }
+}
+
+/** 503: a dependency (ledger, Authority keys) cannot be reached; the caller may retry. */
+export class UnavailableError extends ServiceError {
+  readonly status = 503;
+  readonly oauthError = 'temporarily_unavailable';
+  readonly dockerCode = 'UNAVAILABLE';
+  constructor(reason: 'ledger_unavailable' | 'authority_unavailable', message: string, options?: ServiceErrorOptions) {
+    super(reason, message, options);
+  }
+}
+
+/** A configuration file or environment override that cannot be used; names the key. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}

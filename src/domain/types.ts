@@ -1,0 +1,59 @@
+// Types shared by the pipeline stages. Stages depend on these, never on each other's internals.
+
+/** How the OpTok is bound to the caller (RFC 9449 `cnf.jkt`, RFC 8705 `cnf.x5t#S256`). */
+export type SenderBinding =
+  | { readonly method: 'dpop'; readonly jkt: string }
+  | { readonly method: 'mtls'; readonly x5t: string }
+  | { readonly method: 'none' };
+
+/** Who is calling, as established by the authenticate stage from a verified OpTok. */
+export interface Principal {
+  readonly subject: string;
+  readonly clientId: string | undefined;
+  readonly tenant: string | undefined;
+  /** The plan claim as carried by the OpTok; undefined when absent. */
+  readonly plan: string | undefined;
+  readonly license: string | undefined;
+  /** The OpTok's own `jti`, for the ledger. */
+  readonly tokenId: string | undefined;
+  readonly scopes: ReadonlySet<string>;
+  readonly binding: SenderBinding;
+  /** The scheme the caller used, so challenges answer in kind. */
+  readonly scheme: 'Bearer' | 'DPoP';
+}
+
+/** One Docker resource scope: `type[(class)]:name:actions`. */
+export interface ResourceScope {
+  readonly type: string;
+  readonly class: string | undefined;
+  readonly name: string;
+  readonly actions: readonly string[];
+}
+
+/** One entry of the registry token's `access` claim. */
+export interface AccessEntry {
+  readonly type: string;
+  readonly name: string;
+  readonly actions: string[];
+}
+
+/** The authorize stage's answer: a denial is a value (empty actions), not an exception. */
+export interface Decision {
+  readonly plan: string;
+  readonly access: AccessEntry[];
+  /** Per requested scope, the plan rule that granted it (for `explain` and logs). */
+  readonly reasons: readonly { readonly scope: string; readonly rule: string | undefined; readonly granted: readonly string[] }[];
+}
+
+/** A minted registry token. */
+export interface MintedToken {
+  readonly token: string;
+  readonly jti: string;
+  readonly issuedAt: Date;
+  readonly expiresAt: Date;
+  readonly expiresIn: number;
+}
+
+/** A clock we can freeze in tests. */
+export type Clock = () => Date;
+export const systemClock: Clock = () => new Date();

@@ -1,0 +1,81 @@
+// The record stage's narrow interface. One implementation per file (file.ts, mongodb.ts);
+// the pipeline only ever sees `Ledger`.
+import type { AccessEntry, SenderBinding } from '../domain/types.ts';
+import type { ReasonCode } from '../domain/errors.ts';
+
+/** One decision. Never holds a token, a proof or a key: ids and hashes only. */
+export interface IssuanceRecord {
+  /** The registry token's `jti`; for a rejection, a fresh id of the same form. */
+  readonly jti: string;
+  readonly outcome: 'issued' | 'rejected';
+  readonly reason?: ReasonCode | undefined;
+  /** ISO 8601 UTC. */
+  readonly issuedAt: string;
+  readonly expiresAt?: string | undefined;
+  readonly subject?: string | undefined;
+  readonly clientId?: string | undefined;
+  readonly tenant?: string | undefined;
+  readonly plan?: string | undefined;
+  readonly license?: string | undefined;
+  readonly service?: string | undefined;
+  readonly requestedScopes: readonly string[];
+  readonly granted: readonly AccessEntry[];
+  readonly binding?: SenderBinding | undefined;
+  /** The OpTok's `jti`. */
+  readonly opTokenId?: string | undefined;
+  readonly remoteAddress?: string | undefined;
+  readonly userAgent?: string | undefined;
+  readonly requestId?: string | undefined;
+}
+
+export interface IssuanceQuery {
+  readonly subject?: string;
+  readonly license?: string;
+  readonly tenant?: string;
+  readonly service?: string;
+  /** Matches records whose granted access names this repository. */
+  readonly repository?: string;
+  readonly outcome?: 'issued' | 'rejected';
+  readonly since?: Date;
+  readonly until?: Date;
+  readonly limit: number;
+  /** Opaque, from a previous page's `nextCursor`. */
+  readonly cursor?: string;
+}
+
+export interface IssuancePage {
+  readonly records: IssuanceRecord[];
+  readonly nextCursor: string | undefined;
+}
+
+export type RevocationKind = 'license' | 'subject';
+
+export interface Revocation {
+  readonly kind: RevocationKind;
+  readonly value: string;
+  readonly reason: string;
+  /** ISO 8601 UTC. */
+  readonly revokedAt: string;
+  readonly revokedBy?: string | undefined;
+}
+
+export interface Ledger {
+  readonly name: string;
+  /**
+   * Resolves once the record is durable (fsynced / acknowledged by a majority).
+   * Concurrent calls share one write (group commit). Rejects with UnavailableError
+   * when the store cannot take it and no spool is configured.
+   */
+  append(record: IssuanceRecord): Promise<void>;
+  query(query: IssuanceQuery): Promise<IssuancePage>;
+  get(jti: string): Promise<IssuanceRecord | undefined>;
+  /** Runtime revocations, kept in the same store so they survive restarts and reach every replica. */
+  listRevocations(): Promise<Revocation[]>;
+  putRevocation(revocation: Revocation): Promise<void>;
+  /** Resolves true when something was removed. */
+  deleteRevocation(kind: RevocationKind, value: string): Promise<boolean>;
+  /** Throws when the store is not writable (readiness). */
+  check(): Promise<void>;
+  /** Flushes pending groups, then releases the store. */
+  close(): Promise<void>;
+}
