@@ -39,6 +39,8 @@ const dpopSchema = z.strictObject({
   /** How old a proof's `iat` may be (and how far in the future, with the clock tolerance). */
   maxAgeSeconds: z.number().int().min(1).max(600).default(60),
   requireNonce: z.boolean().default(false),
+  /** Shared by replicas so each accepts the others' nonces; random per process when unset. */
+  nonceSecret: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Upper bound on remembered proof `jti`s; bounded so a flood cannot exhaust memory. */
   replayCacheSize: z.number().int().min(100).default(100_000),
 });
@@ -91,10 +93,16 @@ const registrySchema = z.strictObject({
   allowedServices: z.array(nonEmpty).default([]),
 });
 
-const ruleSchema = z.strictObject({
-  repository: nonEmpty,
-  actions: z.array(z.enum(ACTIONS, { message: `must be one of ${ACTIONS.join(', ')}` })).min(1).default(['pull']),
-});
+/** `{repository: PATTERN, actions}`, or `{registry: catalog, actions: ['*']}` for /v2/_catalog. */
+const ruleSchema = z
+  .strictObject({
+    repository: nonEmpty.optional(),
+    registry: z.literal('catalog', { message: 'the only registry resource is "catalog"' }).optional(),
+    actions: z.array(z.enum(ACTIONS, { message: `must be one of ${ACTIONS.join(', ')}` })).min(1).default(['pull']),
+  })
+  .refine((rule) => (rule.repository === undefined) !== (rule.registry === undefined), {
+    message: 'a rule names exactly one of repository (a pattern) or registry (catalog)',
+  });
 
 const ledgerSchema = z.strictObject({
   driver: z.enum(['file', 'mongodb']).default('file'),

@@ -1,5 +1,9 @@
-// Placeholder until the OpenTelemetry implementation lands (issue 4): the pipeline depends on
-// this interface only.
+// Metrics: the pipeline depends on the `Metrics` interface only; `createTelemetry` backs it with
+// the OpenTelemetry SDK and renders Prometheus text on demand for the app's own GET /metrics.
+// Nothing listens, no timer runs and nothing is registered globally: the exporter is a pull
+// reader whose own HTTP server is never started (`preventServerStart`).
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { ReasonCode } from '../domain/errors.ts';
 
 export interface Metrics {
@@ -19,3 +23,112 @@ export const noMetrics: Metrics = {
   jwksRefresh() {},
   ledgerWrite() {},
 };
+
+/** Prometheus text exposition format 0.0.4, what every Prometheus version scrapes. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Bucket bounds in seconds: an exchange is a few ms of signing plus a ledger append. */
+export const REQUEST_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+export const LEDGER_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** Value that replaces label values beyond the cardinality cap. */
+export const OVERFLOW_LABEL = 'other';
+
+export interface TelemetryOptions {
+  /**
+   * Distinct values kept per label (`service`, `plan`) before new ones are counted as
+   * "other". `service` may echo what a caller asked for when any service is allowed, so a
+   * caller must not be able to grow the series count without bound.
+   */
+  maxLabelValues?: number;
+}
+
+export interface Telemetry {
+  metrics: Metrics;
+  /** The current exposition, for the app's GET /metrics route. */
+  scrape(): Promise<{ contentType: string; body: string }>;
+  shutdown(): Promise<void>;
+}
+
+/** Caps the distinct values of one label; '' would drop the label in Prometheus, so it is named. */
+function boundedLabel(max: number): (value: string) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    const v = value === '' ? 'none' : value;
+    if (seen.has(v)) return v;
+    if (seen.size >= max) return OVERFLOW_LABEL;
+    seen.add(v);
+    return v;
+  };
+}
+
+export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
+  const maxLabelValues = options.maxLabelValues ?? 100;
+  // Scope labels (otel_scope_name) and target_info add nothing for a single-process service;
+  // Prometheus attaches job/instance itself.
+  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
+  const serializer = new PrometheusSerializer(undefined, false, undefined, true, true);
+  const provider = new MeterProvider({ readers: [exporter] });
+  const meter = provider.getMeter('registry-token');
+
+  // Counters are named without `_total`: the exporter appends it to monotonic sums, and so
+  // does every other OpenTelemetry-to-Prometheus path. No `unit` is set: the serializer would
+  // emit a `# UNIT` line, and the names already carry `_seconds`.
+  const issued = meter.createCounter('registry_token_issued', {
+    description: 'Registry tokens issued, by registry service and plan.',
+  });
+  const rejected = meter.createCounter('registry_token_rejected', {
+    description: 'Token exchanges refused, by registry service, plan and reason code.',
+  });
+  const requestDuration = meter.createHistogram('registry_token_request_duration_seconds', {
+    description: 'Duration of one token exchange in seconds, by outcome.',
+    advice: { explicitBucketBoundaries: REQUEST_DURATION_BUCKETS },
+  });
+  const jwksRefresh = meter.createCounter('registry_token_jwks_refresh', {
+    description: 'Authority JWKS fetches, by outcome.',
+  });
+  const ledgerWrite = meter.createHistogram('registry_token_ledger_write_duration_seconds', {
+    description: 'Latency of one durable issuance-ledger append in seconds.',
+    advice: { explicitBucketBoundaries: LEDGER_WRITE_BUCKETS },
+  });
+
+  // Both outcomes exist from the first scrape, so rate() and absent-series alerts work at once.
+  jwksRefresh.add(0, { outcome: 'success' });
+  jwksRefresh.add(0, { outcome: 'failure' });
+
+  const service = boundedLabel(maxLabelValues);
+  const plan = boundedLabel(maxLabelValues);
+
+  // Attributes are built field by field so nothing else a caller passes becomes a label.
+  const metrics: Metrics = {
+    issued(labels) {
+      issued.add(1, { service: service(labels.service), plan: plan(labels.plan) });
+    },
+    rejected(labels) {
+      rejected.add(1, { service: service(labels.service), plan: plan(labels.plan), reason: labels.reason });
+    },
+    tokenDuration(seconds, labels) {
+      requestDuration.record(seconds, { outcome: labels.outcome });
+    },
+    jwksRefresh(outcome) {
+      jwksRefresh.add(1, { outcome });
+    },
+    ledgerWrite(seconds) {
+      ledgerWrite.record(seconds);
+    },
+  };
+
+  return {
+    metrics,
+    async scrape() {
+      const { resourceMetrics } = await exporter.collect();
+      const text = serializer.serialize(resourceMetrics);
+      // With no samples yet the serializer returns "# no registered metrics" without a final
+      // newline, which Prometheus's parser rejects ("unexpected end of input stream").
+      return { contentType: PROMETHEUS_CONTENT_TYPE, body: text.endsWith('\n') ? text : `${text}\n` };
+    },
+    async shutdown() {
+      await provider.shutdown();
+    },
+  };
+}

@@ -1,0 +1,111 @@
+// The authenticate stage: credentials in, Principal out. Checks run in a fixed order:
+// header shape, DPoP proof, OpTok signature and claims, sender binding, then replay.
+import type { JWTPayload } from 'jose';
+import { AuthenticationError, InvalidRequestError, type Scheme } from '../domain/errors.ts';
+import type { Principal, SenderBinding } from '../domain/types.ts';
+import type { AccessTokenVerifier } from './access-token.ts';
+import type { Credentials } from './credentials.ts';
+import type { DpopVerifier } from './dpop.ts';
+import { certificateThumbprint } from './mtls.ts';
+import { tokenScopes } from './scopes.ts';
+
+export interface ClaimNames {
+  plan: string;
+  license: string;
+  tenant: string;
+}
+
+export interface Authenticator {
+  authenticate(credentials: Credentials): Promise<Principal>;
+}
+
+const CREDENTIAL = /^(DPoP|Bearer) +([A-Za-z0-9\-._~+/]+=*)$/i;
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+export function createAuthenticator(options: {
+  accessTokens: AccessTokenVerifier;
+  dpop: DpopVerifier;
+  claims: ClaimNames;
+  senderConstraint: 'required' | 'optional';
+}): Authenticator {
+  const { accessTokens, dpop, claims } = options;
+
+  function parseAuthorization(credentials: Credentials): { scheme: Scheme; token: string } {
+    if (credentials.authorization.length === 0) {
+      throw new AuthenticationError('invalid_token', 'no access token: send "Authorization: DPoP <token>" with a DPoP proof, or a Bearer token over mutual TLS', { scheme: 'DPoP' });
+    }
+    if (credentials.authorization.length > 1) {
+      throw new InvalidRequestError('invalid_request', 'more than one Authorization header');
+    }
+    const header = credentials.authorization[0]!;
+    const match = CREDENTIAL.exec(header.trim());
+    if (match === null) {
+      const scheme = header.trim().split(' ')[0] ?? '';
+      if (/^basic$/i.test(scheme)) {
+        throw new AuthenticationError('invalid_token', 'Basic credentials are not accepted: present an access token from the Authority (DPoP or mutual TLS)', { scheme: 'DPoP' });
+      }
+      throw new AuthenticationError('invalid_token', 'the Authorization header must be "DPoP <token>" or "Bearer <token>"', { scheme: 'DPoP' });
+    }
+    return { scheme: match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', token: match[2]! };
+  }
+
+  async function bind(scheme: Scheme, token: string, payload: JWTPayload, credentials: Credentials): Promise<SenderBinding> {
+    const cnf = (payload.cnf ?? {}) as { jkt?: unknown; 'x5t#S256'?: unknown };
+    if (scheme === 'DPoP') {
+      if (credentials.dpop.length !== 1) {
+        throw new AuthenticationError('invalid_dpop_proof', credentials.dpop.length === 0 ? 'the DPoP scheme needs a DPoP proof header' : 'send exactly one DPoP header', { scheme });
+      }
+      const proof = credentials.dpop[0]!;
+      const jkt = await dpop.verify({ proof, accessToken: token, method: credentials.method, url: credentials.url });
+      if (typeof cnf.jkt !== 'string') throw new AuthenticationError('invalid_token', 'the access token is not DPoP-bound (no cnf.jkt)', { scheme });
+      if (cnf.jkt !== jkt) throw new AuthenticationError('invalid_dpop_proof', 'the DPoP proof key does not match the key the access token is bound to (cnf.jkt)', { scheme });
+      await dpop.consume(proof, jkt);
+      return { method: 'dpop', jkt };
+    }
+    if (credentials.dpop.length > 0) {
+      throw new InvalidRequestError('invalid_request', 'a DPoP proof was sent with the Bearer scheme: use "Authorization: DPoP <token>"');
+    }
+    if (typeof cnf.jkt === 'string') {
+      throw new AuthenticationError('invalid_token', 'this access token is DPoP-bound: present it as "Authorization: DPoP <token>" with a proof', { scheme: 'DPoP' });
+    }
+    if (typeof cnf['x5t#S256'] === 'string') {
+      if (credentials.clientCertificate === undefined) {
+        throw new AuthenticationError('invalid_token', 'this access token is bound to a client certificate: connect with that certificate (mutual TLS)', { scheme });
+      }
+      const x5t = certificateThumbprint(credentials.clientCertificate);
+      if (x5t !== cnf['x5t#S256']) {
+        throw new AuthenticationError('invalid_token', 'the client certificate does not match the one the access token is bound to (cnf.x5t#S256)', { scheme });
+      }
+      return { method: 'mtls', x5t };
+    }
+    if (options.senderConstraint === 'required') {
+      throw new AuthenticationError('invalid_token', 'the access token is not sender-constrained: ask the Authority for a DPoP- or certificate-bound token', { scheme });
+    }
+    return { method: 'none' };
+  }
+
+  return {
+    async authenticate(credentials) {
+      const { scheme, token } = parseAuthorization(credentials);
+      const payload = await accessTokens.verify(token, scheme);
+      const binding = await bind(scheme, token, payload, credentials);
+      const clientId = optionalString(payload.client_id) ?? optionalString(payload.azp);
+      const subject = optionalString(payload.sub) ?? clientId;
+      if (subject === undefined) throw new AuthenticationError('invalid_token', 'the access token names no subject (sub)', { scheme });
+      return {
+        subject,
+        clientId,
+        tenant: optionalString(payload[claims.tenant]),
+        plan: optionalString(payload[claims.plan]),
+        license: optionalString(payload[claims.license]),
+        tokenId: optionalString(payload.jti),
+        scopes: tokenScopes(payload),
+        binding,
+        scheme,
+      };
+    },
+  };
+}

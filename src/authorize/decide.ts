@@ -1,0 +1,84 @@
+// The authorize stage: plan, licence and subject checks, then the granted subset per scope.
+// Habit from docker_auth: a denial of a scope is a value (fewer or no actions); we throw only
+// for a caller who may have nothing at all (no plan, revoked, or an empty grant overall).
+import { ForbiddenError } from '../domain/errors.ts';
+import type { AccessEntry, Decision, Principal, ResourceScope } from '../domain/types.ts';
+import { formatScope } from './scope.ts';
+import { allowedActions, type PlanCatalogue } from './plans.ts';
+import type { RevocationView } from './revocations.ts';
+
+export interface Authorizer {
+  decide(principal: Principal, scopes: readonly ResourceScope[]): Decision;
+  /** The plan a principal would be judged under (throws as `decide` would). */
+  planFor(principal: Pick<Principal, 'plan' | 'scheme'>): string;
+  /** Swapped whole on reload: a request sees either the old or the new catalogue. */
+  replaceCatalogue(catalogue: PlanCatalogue): void;
+}
+
+/** `*` requested means "everything": grant `*` when the plan allows it, else every action the plan allows. */
+function grant(requested: readonly string[], allowed: ReadonlySet<string>): string[] {
+  if (allowed.has('*')) return [...requested];
+  const granted = new Set<string>();
+  for (const action of requested) {
+    if (action === '*') for (const a of allowed) granted.add(a);
+    else if (allowed.has(action)) granted.add(action);
+  }
+  return [...granted];
+}
+
+export function createAuthorizer(initial: PlanCatalogue, revocations: RevocationView): Authorizer {
+  let catalogue = initial;
+
+  function planFor(principal: Pick<Principal, 'plan' | 'scheme'>): string {
+    const plan = principal.plan ?? catalogue.defaultPlan;
+    if (plan === undefined) {
+      throw new ForbiddenError('plan_denied', 'the access token carries no plan and no default plan is configured', { scheme: principal.scheme });
+    }
+    // A plan claim naming an unknown plan is refused, never widened to the default.
+    if (!catalogue.plans.has(plan)) {
+      throw new ForbiddenError('plan_denied', `plan "${plan}" is not offered by this registry`, { scheme: principal.scheme });
+    }
+    return plan;
+  }
+
+  return {
+    planFor,
+    replaceCatalogue(next) {
+      catalogue = next;
+    },
+    decide(principal, scopes) {
+      if (revocations.isSubjectRevoked(principal.subject)) {
+        throw new ForbiddenError('subject_revoked', 'access for this client has been revoked', { scheme: principal.scheme });
+      }
+      if (principal.license !== undefined && revocations.isLicenseRevoked(principal.license)) {
+        throw new ForbiddenError('license_revoked', 'the licence has been revoked', { scheme: principal.scheme });
+      }
+      const plan = planFor(principal);
+      const rules = catalogue.plans.get(plan) ?? [];
+      // Merge repeated scopes for one resource (cross-repository mounts repeat names).
+      const merged = new Map<string, { type: string; name: string; actions: Set<string> }>();
+      for (const scope of scopes) {
+        const key = `${scope.type}\u0000${scope.name}`;
+        const entry = merged.get(key) ?? { type: scope.type, name: scope.name, actions: new Set<string>() };
+        for (const action of scope.actions) entry.actions.add(action);
+        merged.set(key, entry);
+      }
+      const access: AccessEntry[] = [];
+      const reasons: Decision['reasons'][number][] = [];
+      for (const { type, name, actions } of merged.values()) {
+        const allowed = allowedActions(rules, type, name, principal);
+        const granted = grant([...actions], allowed.actions);
+        reasons.push({
+          scope: formatScope({ type, class: undefined, name, actions: [...actions] }),
+          rule: allowed.labels.length === 0 ? undefined : allowed.labels.join(', '),
+          granted,
+        });
+        if (granted.length > 0) access.push({ type, name, actions: granted });
+      }
+      if (merged.size > 0 && access.length === 0) {
+        throw new ForbiddenError('plan_denied', `plan "${plan}" grants none of the requested access`, { scheme: principal.scheme });
+      }
+      return { plan, access, reasons };
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// The plan catalogue, compiled once from configuration (and again, whole, on reload).
+import type { PlanRule } from '../config/schema.ts';
+import { compilePattern, type CompiledPattern, type PatternVars } from './pattern.ts';
+
+export interface CompiledRule {
+  /** Human-readable, for `explain` and logs: `team#2 repository:team/**`. */
+  readonly label: string;
+  readonly type: 'repository' | 'registry';
+  readonly pattern: CompiledPattern;
+  readonly actions: ReadonlySet<string>;
+}
+
+export interface PlanCatalogue {
+  readonly plans: ReadonlyMap<string, readonly CompiledRule[]>;
+  readonly defaultPlan: string | undefined;
+}
+
+export function compilePlans(plans: Record<string, PlanRule[]>, defaultPlan: string | undefined): PlanCatalogue {
+  const compiled = new Map<string, CompiledRule[]>();
+  for (const [plan, rules] of Object.entries(plans)) {
+    compiled.set(
+      plan,
+      rules.map((rule, index) => {
+        const type = rule.registry !== undefined ? 'registry' : 'repository';
+        const source = rule.registry ?? rule.repository ?? '';
+        let pattern: CompiledPattern;
+        try {
+          pattern = compilePattern(source);
+        } catch (error) {
+          throw new TypeError(`plans.${plan}[${index}].repository: ${(error as Error).message}`);
+        }
+        return { label: `${plan}[${index}] ${type}:${source}`, type, pattern, actions: new Set(rule.actions) };
+      }),
+    );
+  }
+  return { plans: compiled, defaultPlan };
+}
+
+/** Every rule of `rules` that covers the resource, with the union of the actions they allow. */
+export function allowedActions(
+  rules: readonly CompiledRule[],
+  type: string,
+  name: string,
+  vars: PatternVars,
+): { actions: Set<string>; labels: string[] } {
+  const actions = new Set<string>();
+  const labels: string[] = [];
+  for (const rule of rules) {
+    if (rule.type !== type || !rule.pattern.matches(name, vars)) continue;
+    labels.push(rule.label);
+    for (const action of rule.actions) actions.add(action);
+  }
+  return { actions, labels };
+}

@@ -1,0 +1,68 @@
+// Reads the YAML file, applies REGISTRY_TOKEN_* overrides, validates once with zod.
+// Every problem comes back as one ConfigError line naming the key, never as a stack trace.
+import { readFileSync } from 'node:fs';
+import { load as parseYaml } from 'js-yaml';
+import { z } from 'zod';
+import { ConfigError } from '../domain/errors.ts';
+import { configSchema, type Config } from './schema.ts';
+import { applyEnvOverrides } from './env.ts';
+
+export const ENV_PREFIX = 'REGISTRY_TOKEN_';
+
+export interface LoadOptions {
+  /** Path of the YAML file; falls back to REGISTRY_TOKEN_CONFIG. */
+  path?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError([`${path}: cannot read the configuration file (${code ?? 'error'})`]);
+  }
+  try {
+    const document = parseYaml(text, { filename: path });
+    if (document === undefined || document === null) return {};
+    if (typeof document !== 'object' || Array.isArray(document)) {
+      throw new ConfigError([`${path}: the top level must be a mapping of sections (server, authority, ...)`]);
+    }
+    return document;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // js-yaml's message names the line and column; drop its code excerpt.
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new ConfigError([`${path}: not valid YAML: ${message}`]);
+  }
+}
+
+function keyPath(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    const at = issue.path.length === 0 ? '' : `${keyPath(issue.path)}.`;
+    return issue.keys.map((key) => `${at}${key}: unknown key`).join('; ');
+  }
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
+    return `${keyPath(issue.path)}: is required`;
+  }
+  return `${keyPath(issue.path)}: ${issue.message}`;
+}
+
+/** Validates an already-merged document. */
+export function parseConfig(document: unknown): Config {
+  const result = configSchema.safeParse(document);
+  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue));
+  return result.data;
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const path = options.path ?? env[`${ENV_PREFIX}CONFIG`];
+  const document = path === undefined ? {} : readConfigFile(path);
+  return parseConfig(applyEnvOverrides(document, env, ENV_PREFIX));
+}

@@ -1,0 +1,59 @@
+// buildApp composes the HTTP layer over an already-built pipeline; it never listens.
+// server.ts listens; tests use `inject` or a real listener.
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import type { NonceSource } from '../authenticate/dpop-nonce.ts';
+import type { Pipeline } from '../pipeline.ts';
+import type { CredentialOptions } from './credentials.ts';
+import { renderError, problem, type ChallengeOptions } from './errors.ts';
+import { requestIdOf } from './request-id.ts';
+import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
+import { tokenRoutes } from './routes/token.ts';
+
+export interface AppOptions {
+  pipeline: Pipeline;
+  logger: Logger;
+  credentials: CredentialOptions;
+  challenge: ChallengeOptions;
+  trustedProxies: readonly string[];
+  nonces?: NonceSource | undefined;
+  readiness: readonly ReadinessCheck[];
+  /** Extra routes (metrics, JWKS, admin), registered by their owners. */
+  plugins?: readonly ((app: FastifyInstance) => void | Promise<void>)[];
+  /** HTTPS options (with requestCert for mTLS); plain HTTP when absent. */
+  https?: import('node:https').ServerOptions;
+  requestTimeoutSeconds?: number;
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const serverOptions: FastifyServerOptions & { https?: unknown } = {
+    loggerInstance: options.logger,
+    // One decision line per exchange is written by the pipeline's observer instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    trustProxy: options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
+    bodyLimit: 64 * 1024,
+    requestTimeout: (options.requestTimeoutSeconds ?? 15) * 1000,
+    return503OnClosing: true,
+    ...(options.https === undefined ? {} : { https: options.https }),
+  };
+  // Fastify's overloads type HTTPS and HTTP instances apart; the routes are the same.
+  const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.setErrorHandler((error, request, reply) => renderError(error, request, reply, options.challenge));
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .type('application/problem+json')
+      .send(problem(404, 'not_found', 'not_found', `no endpoint ${request.method} ${request.url.split('?')[0]}`, request.id)),
+  );
+
+  tokenRoutes(app, { pipeline: options.pipeline, credentials: options.credentials, nonces: options.nonces });
+  healthRoutes(app, options.readiness);
+  for (const plugin of options.plugins ?? []) await plugin(app);
+  return app;
+}

@@ -1,0 +1,100 @@
+// The admin API: runtime revocations and the issuance audit. Every call carries an OpTok with
+// the admin scope, under the same DPoP / mTLS checks as /token.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
+import type { Principal } from '../../domain/types.ts';
+import type { Pipeline } from '../../pipeline.ts';
+import type { Ledger, RevocationKind } from '../../record/ledger.ts';
+import { credentialsOf, type CredentialOptions } from '../credentials.ts';
+
+export const MAX_PAGE = 500;
+
+const auditQuery = z.strictObject({
+  subject: z.string().max(255).optional(),
+  license: z.string().max(255).optional(),
+  tenant: z.string().max(255).optional(),
+  service: z.string().max(255).optional(),
+  repository: z.string().max(255).optional(),
+  outcome: z.enum(['issued', 'rejected']).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(50),
+  cursor: z.string().max(1024).optional(),
+});
+
+const revocationBody = z.strictObject({ reason: z.string().trim().min(1).max(1000) });
+
+function invalid(error: z.ZodError): InvalidRequestError {
+  const issue = error.issues[0];
+  const where = issue === undefined || issue.path.length === 0 ? 'request' : issue.path.join('.');
+  const message = issue?.code === 'unrecognized_keys' ? `unknown parameter ${issue.keys.join(', ')}` : issue?.message ?? 'invalid';
+  return new InvalidRequestError('invalid_request', `${where}: ${message}`);
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value ?? {});
+  if (!result.success) throw invalid(result.error);
+  return result.data;
+}
+
+export interface AdminDeps {
+  pipeline: Pipeline;
+  ledger: Ledger;
+  credentials: CredentialOptions;
+  /** Called after a change so this replica applies it at once (others poll). */
+  onRevocationChange: () => Promise<void>;
+}
+
+export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const { ledger } = deps;
+  const operator = (request: FastifyRequest): Promise<Principal> => deps.pipeline.authenticateAdmin(credentialsOf(request, deps.credentials));
+
+  const revocationRoutes = (prefix: string, kind: RevocationKind) => {
+    app.put(`${prefix}/:value`, async (request, reply) => {
+      const who = await operator(request);
+      const { value } = request.params as { value: string };
+      const { reason } = parse(revocationBody, request.body);
+      const revocation = { kind, value, reason, revokedAt: new Date().toISOString(), revokedBy: who.subject };
+      await ledger.putRevocation(revocation);
+      await deps.onRevocationChange();
+      request.log.info({ kind, value, revokedBy: who.subject, reason }, 'revocation added');
+      return reply.code(200).send(revocation);
+    });
+    app.delete(`${prefix}/:value`, async (request, reply) => {
+      const who = await operator(request);
+      const { value } = request.params as { value: string };
+      if (!(await ledger.deleteRevocation(kind, value))) throw new NotFoundError(`no runtime revocation for ${kind} "${value}"`);
+      await deps.onRevocationChange();
+      request.log.info({ kind, value, by: who.subject }, 'revocation removed');
+      return reply.code(204).send();
+    });
+  };
+  // Subjects first: the static segment must win over a licence named "subjects".
+  revocationRoutes('/admin/revocations/subjects', 'subject');
+  revocationRoutes('/admin/revocations', 'license');
+
+  app.get('/admin/revocations', async (request) => {
+    await operator(request);
+    return { revocations: await ledger.listRevocations() };
+  });
+
+  app.get('/admin/issuances', async (request) => {
+    await operator(request);
+    const query = parse(auditQuery, request.query);
+    const page = await ledger.query({
+      ...query,
+      since: query.since === undefined ? undefined : new Date(query.since),
+      until: query.until === undefined ? undefined : new Date(query.until),
+    } as Parameters<Ledger['query']>[0]);
+    return { issuances: page.records, nextCursor: page.nextCursor ?? null };
+  });
+
+  app.get('/admin/issuances/:jti', async (request) => {
+    await operator(request);
+    const { jti } = request.params as { jti: string };
+    const record = await ledger.get(jti);
+    if (record === undefined) throw new NotFoundError(`no issuance with jti "${jti}"`);
+    return record;
+  });
+}

@@ -1,0 +1,29 @@
+import type { FastifyInstance } from 'fastify';
+
+export interface ReadinessCheck {
+  readonly name: string;
+  /** Resolves with a problem description, or undefined when healthy. */
+  check(): Promise<string | undefined>;
+}
+
+export function healthRoutes(app: FastifyInstance, checks: readonly ReadinessCheck[]): void {
+  // Liveness: the process serves; nothing else is consulted.
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const results = await Promise.all(
+      checks.map(async ({ name, check }) => {
+        try {
+          return [name, (await check()) ?? 'ok'] as const;
+        } catch (error) {
+          return [name, (error as Error).message] as const;
+        }
+      }),
+    );
+    const failing = results.filter(([, state]) => state !== 'ok');
+    return reply.code(failing.length === 0 ? 200 : 503).send({
+      status: failing.length === 0 ? 'ready' : 'not ready',
+      checks: Object.fromEntries(results),
+    });
+  });
+}

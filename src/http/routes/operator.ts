@@ -1,0 +1,17 @@
+// Endpoints for operators and registries: the public signing keys and Prometheus metrics.
+import type { FastifyInstance } from 'fastify';
+import type { JWK } from 'jose';
+import type { Telemetry } from '../../telemetry/metrics.ts';
+
+export function operatorRoutes(app: FastifyInstance, deps: { jwks: { keys: JWK[] }; telemetry: Telemetry | undefined }): void {
+  app.get('/.well-known/jwks.json', async (_request, reply) =>
+    reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(deps.jwks),
+  );
+  const telemetry = deps.telemetry;
+  if (telemetry !== undefined) {
+    app.get('/metrics', async (_request, reply) => {
+      const { contentType, body } = await telemetry.scrape();
+      return reply.type(contentType).send(body);
+    });
+  }
+}

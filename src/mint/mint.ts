@@ -1,0 +1,48 @@
+// The mint stage: registry token claims and signature. Claim shapes follow what
+// distribution accepts (shared registry facts): `aud` a single string, integer times,
+// `kid` the libtrust id, `x5c` when a certificate is configured.
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { AccessEntry, Clock, MintedToken } from '../domain/types.ts';
+import type { SigningKey } from './signing-key.ts';
+
+export interface Minter {
+  mint(input: { subject: string; service: string; access: readonly AccessEntry[] }): Promise<MintedToken>;
+}
+
+export function newTokenId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function createMinter(options: { key: SigningKey; issuer: string; lifetimeSeconds: number; clock: Clock }): Minter {
+  const { key, issuer, lifetimeSeconds, clock } = options;
+  const header = {
+    alg: key.algorithm,
+    typ: 'JWT',
+    kid: key.keyId,
+    ...(key.x5c.length > 0 ? { x5c: [...key.x5c] } : {}),
+  };
+  return {
+    async mint({ subject, service, access }) {
+      const now = Math.floor(clock().getTime() / 1000);
+      const jti = newTokenId();
+      const token = await new SignJWT({ access })
+        .setProtectedHeader(header)
+        .setIssuer(issuer)
+        .setSubject(subject)
+        .setAudience(service)
+        .setIssuedAt(now)
+        .setNotBefore(now)
+        .setExpirationTime(now + lifetimeSeconds)
+        .setJti(jti)
+        .sign(key.privateKey);
+      return {
+        token,
+        jti,
+        issuedAt: new Date(now * 1000),
+        expiresAt: new Date((now + lifetimeSeconds) * 1000),
+        expiresIn: lifetimeSeconds,
+      };
+    },
+  };
+}

@@ -1,0 +1,56 @@
+// The record stage's entry point: picks the driver named by `ledger.driver`, and wraps it in
+// the spool when `ledger.onUnavailable` is `spool`. Callers see only `Ledger`.
+import type { Config } from '../config/schema.ts';
+import type { Clock } from '../domain/types.ts';
+import type { LedgerLogger } from './deps.ts';
+import { openFileLedger } from './file.ts';
+import type { Ledger } from './ledger.ts';
+import { openMongoLedger } from './mongodb.ts';
+import { openSpoolingLedger } from './spool.ts';
+
+export interface LedgerDeps {
+  /** pino's Logger fits. */
+  readonly logger: LedgerLogger;
+  readonly clock?: Clock;
+  /** Called after each durable file-ledger write with its record count (metrics). */
+  readonly onSync?: (records: number) => void;
+}
+
+export async function createLedger(config: Config['ledger'], deps: LedgerDeps): Promise<Ledger> {
+  const inner = await openStore(config, deps);
+  if (config.onUnavailable !== 'spool') return inner;
+  try {
+    return await openSpoolingLedger(inner, { dir: config.spoolPath, logger: deps.logger });
+  } catch (error) {
+    await inner.close();
+    throw error;
+  }
+}
+
+async function openStore(config: Config['ledger'], deps: LedgerDeps): Promise<Ledger> {
+  if (config.driver === 'mongodb') {
+    // The schema requires this section for the mongodb driver; checked again for a hand-built config.
+    if (config.mongodb === undefined) throw new TypeError('ledger.mongodb is required when ledger.driver is mongodb');
+    return openMongoLedger({ ...config.mongodb, retentionDays: config.retentionDays, logger: deps.logger });
+  }
+  return openFileLedger({
+    dir: config.path,
+    maxFileBytes: config.maxFileBytes,
+    retentionDays: config.retentionDays,
+    logger: deps.logger,
+    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+    ...(deps.onSync === undefined ? {} : { onSync: deps.onSync }),
+  });
+}
+
+export type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, Revocation, RevocationKind } from './ledger.ts';
+export type { LedgerLogger } from './deps.ts';
+export { MAX_QUERY_LIMIT } from './query-filter.ts';
+export { verifyLedger } from './verify.ts';
+export type { ChainBreak, VerifyReport, VerifyWarning } from './verify.ts';
+export { exportFromLedger, exportLedger } from './export.ts';
+export type { ExportRange, ExportResult } from './export.ts';
+export { SpoolingLedger } from './spool.ts';
+export type { SpoolStatus } from './spool.ts';
+export { watchRevocations } from './revocation-cache.ts';
+export type { RevocationWatch } from './revocation-cache.ts';

@@ -1,0 +1,61 @@
+// Runtime revocations checked on every request without a store round trip: the list is re-read
+// every `ledger.revocationPollSeconds`, which is how a revocation made on one replica reaches the
+// others. A failed poll keeps the last list (a store outage must not un-revoke anyone).
+import type { LedgerLogger } from './deps.ts';
+import type { Ledger, Revocation, RevocationKind } from './ledger.ts';
+
+export interface RevocationWatch {
+  /** The revocation in force for this license or subject, if any. */
+  find(kind: RevocationKind, value: string): Revocation | undefined;
+  list(): Revocation[];
+  /** Re-reads now; call after a put or delete so this replica sees it at once. */
+  refresh(): Promise<void>;
+  close(): void;
+}
+
+/** Reads the list once (failing if it cannot: start-up must not proceed blind), then polls. */
+export async function watchRevocations(
+  ledger: Pick<Ledger, 'listRevocations'>,
+  options: { readonly pollSeconds: number; readonly logger: LedgerLogger },
+): Promise<RevocationWatch> {
+  let byKey = index(await ledger.listRevocations());
+  let failing = false;
+  // Overlapping reads (a slow poll, then a refresh after a put) must not let the older answer win.
+  let started = 0;
+  let applied = 0;
+  const refresh = async (): Promise<void> => {
+    const seq = ++started;
+    const list = await ledger.listRevocations();
+    if (seq > applied) {
+      applied = seq;
+      byKey = index(list);
+    }
+  };
+  const timer = setInterval(() => {
+    refresh().then(
+      () => {
+        if (failing) options.logger.info({}, 'ledger: revocations readable again');
+        failing = false;
+      },
+      (error: unknown) => {
+        if (!failing) options.logger.warn({ err: error }, 'ledger: cannot re-read revocations; keeping the last list');
+        failing = true;
+      },
+    );
+  }, options.pollSeconds * 1000);
+  timer.unref();
+  return {
+    find: (kind, value) => byKey.get(key(kind, value)),
+    list: () => [...byKey.values()],
+    refresh,
+    close: () => clearInterval(timer),
+  };
+}
+
+function key(kind: RevocationKind, value: string): string {
+  return `${kind}\u0000${value}`;
+}
+
+function index(revocations: readonly Revocation[]): Map<string, Revocation> {
+  return new Map(revocations.map((r) => [key(r.kind, r.value), r]));
+}

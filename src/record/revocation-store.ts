@@ -1,0 +1,72 @@
+// Revocations for the file driver: one small JSON file, rewritten whole and atomically on each
+// change. Revocations are few and rarely change, so a rewrite costs nothing and the file is
+// always either the old or the new list, never a mixture.
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-file.ts';
+import type { Revocation, RevocationKind } from './ledger.ts';
+
+export class RevocationFile {
+  readonly #path: string;
+  #revocations: Revocation[];
+  /** Serializes changes so two concurrent puts cannot overwrite each other's file. */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  private constructor(path: string, revocations: Revocation[]) {
+    this.#path = path;
+    this.#revocations = revocations;
+  }
+
+  /** Refuses a corrupt file rather than start with revocations silently forgotten. */
+  static async open(path: string): Promise<RevocationFile> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new RevocationFile(path, []);
+      throw error;
+    }
+    const parsed: unknown = JSON.parse(text);
+    const list = (parsed as { revocations?: unknown } | null)?.revocations;
+    if (!Array.isArray(list) || !list.every(isRevocation)) throw new Error(`${path}: not a revocations file`);
+    return new RevocationFile(path, list);
+  }
+
+  list(): Revocation[] {
+    return this.#revocations.map((r) => ({ ...r }));
+  }
+
+  put(revocation: Revocation): Promise<void> {
+    return this.#change((list) => [...list.filter((r) => !same(r, revocation.kind, revocation.value)), { ...revocation }]).then(() => {});
+  }
+
+  delete(kind: RevocationKind, value: string): Promise<boolean> {
+    return this.#change((list) => list.filter((r) => !same(r, kind, value)));
+  }
+
+  /** Resolves true when the list changed. */
+  #change(edit: (list: Revocation[]) => Revocation[]): Promise<boolean> {
+    const run = this.#tail.then(async () => {
+      const next = edit(this.#revocations).sort((a, b) => a.kind.localeCompare(b.kind) || a.value.localeCompare(b.value));
+      const changed = JSON.stringify(next) !== JSON.stringify(this.#revocations);
+      if (!changed) return false;
+      await writeFileAtomic(this.#path, `${JSON.stringify({ revocations: next }, null, 2)}\n`);
+      this.#revocations = next;
+      return true;
+    });
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+}
+
+function same(r: Revocation, kind: RevocationKind, value: string): boolean {
+  return r.kind === kind && r.value === value;
+}
+
+function isRevocation(value: unknown): value is Revocation {
+  const r = value as Partial<Revocation> | null;
+  return (
+    typeof r === 'object' && r !== null &&
+    (r.kind === 'license' || r.kind === 'subject') &&
+    typeof r.value === 'string' && typeof r.reason === 'string' && typeof r.revokedAt === 'string'
+  );
+}

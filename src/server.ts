@@ -1,0 +1,108 @@
+// Runs the service as a process: listen, reload on SIGHUP (or --watch), and shut down
+// gracefully on SIGTERM/SIGINT: stop accepting, finish in-flight exchanges, flush the ledger.
+import { watch } from 'node:fs';
+import Fastify from 'fastify';
+import { loadConfig } from './config/loader.ts';
+import type { Config } from './config/schema.ts';
+import { ConfigError } from './domain/errors.ts';
+import { createService, localUrl, type Service } from './service.ts';
+import { createLogger } from './telemetry/logger.ts';
+
+export interface ServeOptions {
+  configPath: string | undefined;
+  watch: boolean;
+}
+
+/** Resolves with the process exit code once the service has stopped. */
+export async function serve(options: ServeOptions): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig({ path: options.configPath });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`registry-token: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.telemetry.logLevel });
+  let service: Service;
+  try {
+    service = await createService(config, { logger });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`registry-token: ${error.message}\n`);
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`registry-token: cannot start: ${message}\n`);
+    return 1;
+  }
+
+  const metricsPort = config.telemetry.metricsPort;
+  const metricsApp = metricsPort === undefined ? undefined : Fastify();
+  metricsApp?.get('/metrics', async (_request, reply) => {
+    const { contentType, body } = await service.telemetry.scrape();
+    return reply.type(contentType).send(body);
+  });
+
+  try {
+    await service.app.listen({ host: config.server.host, port: config.server.port });
+    if (metricsApp !== undefined) await metricsApp.listen({ host: config.server.host, port: metricsPort! });
+  } catch (error) {
+    process.stderr.write(`registry-token: cannot listen on ${config.server.host}:${config.server.port}: ${(error as Error).message}\n`);
+    await service.close().catch(() => {});
+    return 1;
+  }
+  const address = service.app.server.address();
+  const port = address !== null && typeof address === 'object' ? address.port : config.server.port;
+  logger.info({ url: localUrl(config, port), publicUrl: config.server.publicUrl, ledger: service.ledger.name }, 'registry-token serving');
+  if (config.server.publicUrl === undefined) {
+    logger.warn('server.publicUrl is not set: DPoP proofs are checked against this listener\'s own URL');
+  }
+
+  const reload = (why: string) => {
+    try {
+      const next = loadConfig({ path: options.configPath });
+      service.reload(next);
+      logger.info({ why }, 'configuration reloaded: plans, default plan and revoked licences swapped');
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message;
+      logger.error({ why, problems: message }, 'configuration reload refused; the previous configuration stays in force');
+    }
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  if (options.watch && options.configPath !== undefined) {
+    let timer: NodeJS.Timeout | undefined;
+    watch(options.configPath, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => reload('file changed'), 200);
+    }).unref();
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down: finishing in-flight exchanges');
+      const deadline = setTimeout(() => {
+        logger.error('shutdown timed out; exiting');
+        resolve(1);
+      }, config.server.shutdownTimeoutSeconds * 1000);
+      deadline.unref();
+      Promise.all([service.close(), metricsApp?.close()])
+        .then(() => {
+          clearTimeout(deadline);
+          logger.info('stopped');
+          resolve(0);
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          resolve(1);
+        });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,212 @@
+// Builds everything expensive once from a validated configuration: keys, JWKS client,
+// compiled plans, ledger, telemetry; then the pipeline and the HTTP app over them.
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import proxyaddr from 'proxy-addr';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.ts';
+import { ConfigError } from './domain/errors.ts';
+import { systemClock, type Clock } from './domain/types.ts';
+import { createAccessTokenVerifier } from './authenticate/access-token.ts';
+import { createAuthenticator } from './authenticate/authenticate.ts';
+import { createDpopVerifier } from './authenticate/dpop.ts';
+import { createNonceSource } from './authenticate/dpop-nonce.ts';
+import { MemoryReplayCache } from './authenticate/replay-cache.ts';
+import { createAuthorizer, type Authorizer } from './authorize/decide.ts';
+import { compilePlans } from './authorize/plans.ts';
+import { RevocationSet } from './authorize/revocations.ts';
+import { publicJwks } from './mint/jwks.ts';
+import { createMinter } from './mint/mint.ts';
+import { loadSigningKey } from './mint/signing-key.ts';
+import { createPipeline, type DecisionEvent, type Pipeline } from './pipeline.ts';
+import { createLedger } from './record/index.ts';
+import type { Ledger } from './record/ledger.ts';
+import { buildApp } from './http/app.ts';
+import { adminRoutes } from './http/routes/admin.ts';
+import { operatorRoutes } from './http/routes/operator.ts';
+import { createTelemetry, type Telemetry } from './telemetry/metrics.ts';
+
+export interface ServiceDeps {
+  logger: Logger;
+  clock?: Clock;
+  /** Tests may hand in a ledger; otherwise `ledger` configuration decides. */
+  ledger?: Ledger;
+  telemetry?: Telemetry;
+}
+
+export interface Service {
+  readonly app: FastifyInstance;
+  readonly ledger: Ledger;
+  readonly telemetry: Telemetry;
+  readonly pipeline: Pipeline;
+  readonly authorizer: Authorizer;
+  /** Swaps plans, default plan and configured revocations; everything else needs a restart. */
+  reload(config: Config): void;
+  /** Re-reads runtime revocations from the ledger store now. */
+  refreshRevocations(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function compile(config: Config) {
+  try {
+    return compilePlans(config.plans, config.defaultPlan);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
+}
+
+export function localUrl(config: Config, port: number): string {
+  const wildcard = ['0.0.0.0', '::', '[::]'].includes(config.server.host);
+  const host = wildcard ? '127.0.0.1' : config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  return `${config.server.tls === undefined ? 'http' : 'https'}://${host}:${port}`;
+}
+
+function httpsOptions(tls: NonNullable<Config['server']['tls']>) {
+  const read = (path: string, key: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new ConfigError([`server.tls.${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+    }
+  };
+  return {
+    cert: read(tls.certPath, 'certPath'),
+    key: read(tls.keyPath, 'keyPath'),
+    ...(tls.clientCaPath === undefined ? {} : { ca: read(tls.clientCaPath, 'clientCaPath') }),
+    // Ask every client for a certificate but let DPoP clients without one through:
+    // the binding check, not the handshake, decides.
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2' as const,
+  };
+}
+
+export async function createService(config: Config, deps: ServiceDeps): Promise<Service> {
+  const { logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const telemetry = deps.telemetry ?? createTelemetry();
+  const { metrics } = telemetry;
+
+  const signingKey = loadSigningKey(config.signing);
+  const jwks = await publicJwks(signingKey, config.signing.previousKeyPaths);
+  const minter = createMinter({ key: signingKey, issuer: config.signing.issuer, lifetimeSeconds: config.signing.lifetimeSeconds, clock });
+
+  const authority = config.authority;
+  const accessTokens = createAccessTokenVerifier({
+    ...authority,
+    onFetch: (outcome) => metrics.jwksRefresh(outcome),
+  });
+  const nonces = authority.dpop.requireNonce ? createNonceSource({ secret: authority.dpop.nonceSecret }) : undefined;
+  const dpop = createDpopVerifier({
+    algorithms: authority.dpop.algorithms,
+    maxAgeSeconds: authority.dpop.maxAgeSeconds,
+    clockToleranceSeconds: authority.clockToleranceSeconds,
+    replayCache: new MemoryReplayCache(authority.dpop.replayCacheSize),
+    nonces,
+    now: () => clock().getTime(),
+  });
+  const authenticator = createAuthenticator({ accessTokens, dpop, claims: authority.claims, senderConstraint: authority.senderConstraint });
+
+  const revocations = new RevocationSet(config.revokedLicenses);
+  const authorizer = createAuthorizer(compile(config), revocations);
+  const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock }));
+
+  const refreshRevocations = async () => revocations.setRuntime(await ledger.listRevocations());
+  await refreshRevocations().catch((error: unknown) => logger.warn({ err: error }, 'runtime revocations could not be read yet'));
+  // Other replicas revoke through the shared store: poll it so their changes land here within seconds.
+  const poll = setInterval(() => {
+    refreshRevocations().catch((error: unknown) => logger.warn({ err: error }, 'runtime revocations could not be refreshed'));
+  }, config.ledger.revocationPollSeconds * 1000);
+  poll.unref();
+
+  const onDecision = (event: DecisionEvent) => {
+    const { record } = event;
+    const labels = { service: record.service ?? 'none', plan: record.plan !== undefined && config.plans[record.plan] !== undefined ? record.plan : 'none' };
+    if (event.outcome === 'issued') metrics.issued(labels);
+    else metrics.rejected({ ...labels, reason: event.reason ?? 'server_error' });
+    metrics.tokenDuration(event.durationSeconds, { outcome: event.outcome });
+    if (event.ledgerSeconds !== undefined) metrics.ledgerWrite(event.ledgerSeconds);
+    // The one decision line: ids and outcome, never a token, proof or header.
+    const line = {
+      requestId: record.requestId,
+      subject: record.subject,
+      clientId: record.clientId,
+      tenant: record.tenant,
+      plan: record.plan,
+      service: record.service,
+      scopes: record.requestedScopes,
+      granted: record.granted,
+      outcome: event.outcome,
+      reason: event.reason,
+      jti: record.jti,
+      durationMs: Math.round(event.durationSeconds * 1000 * 100) / 100,
+    };
+    if (event.reason === 'server_error') logger.error({ ...line, err: event.error }, 'token exchange failed');
+    else logger.info(line, event.outcome === 'issued' ? 'token issued' : 'token refused');
+  };
+
+  const pipeline = createPipeline({
+    authenticator,
+    authorizer,
+    minter,
+    ledger,
+    requiredScopes: authority.requiredScopes,
+    adminScope: config.admin.requiredScope,
+    allowedServices: config.registry.allowedServices,
+    clock,
+    onDecision,
+  });
+
+  const trust = proxyaddr.compile(config.server.trustedProxies);
+  let boundUrl = localUrl(config, config.server.port);
+  const credentials = {
+    publicUrl: config.server.publicUrl,
+    localUrl: () => boundUrl,
+    isTrustedProxy: (address: string | undefined) => address !== undefined && config.server.trustedProxies.length > 0 && trust(address, 0),
+    requireClientCa: config.server.tls?.clientCaPath !== undefined,
+  };
+
+  const app = await buildApp({
+    pipeline,
+    logger,
+    credentials,
+    challenge: { dpopAlgorithms: authority.dpop.algorithms, realm: config.registry.realm },
+    trustedProxies: config.server.trustedProxies,
+    nonces,
+    requestTimeoutSeconds: config.server.requestTimeoutSeconds,
+    ...(config.server.tls === undefined ? {} : { https: httpsOptions(config.server.tls) }),
+    readiness: [
+      { name: 'authority', check: async () => ((await accessTokens.ready()) ? undefined : 'the Authority signing keys are not loaded') },
+      { name: 'signing', check: async () => undefined },
+      { name: 'ledger', check: async () => { await ledger.check(); return undefined; } },
+    ],
+    plugins: [
+      (instance) => operatorRoutes(instance, { jwks, telemetry: config.telemetry.metricsPort === undefined ? telemetry : undefined }),
+      (instance) => adminRoutes(instance, { pipeline, ledger, credentials, onRevocationChange: refreshRevocations }),
+    ],
+  });
+  app.addHook('onListen', async () => {
+    const address = app.server.address();
+    if (address !== null && typeof address === 'object') boundUrl = localUrl(config, address.port);
+  });
+
+  return {
+    app,
+    ledger,
+    telemetry,
+    pipeline,
+    authorizer,
+    reload(next) {
+      const catalogue = compile(next);
+      authorizer.replaceCatalogue(catalogue);
+      revocations.setConfigured(next.revokedLicenses);
+    },
+    refreshRevocations,
+    async close() {
+      clearInterval(poll);
+      await app.close();
+      await ledger.close();
+      await telemetry.shutdown();
+    },
+  };
+}
