@@ -67,7 +67,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const { serve } = await import('./server.ts');
-      return serve({ configPath: values.config, watch: values.watch });
+      const code = await serve({ configPath: values.config, watch: values.watch });
+      // Everything of ours is closed by now; pooled keep-alive sockets (to the Authority)
+      // must not hold the process open past the shutdown bound.
+      process.exit(code);
     }
     case 'check-config': {
       const config = loadConfig({ path: values.config });

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 const port = z.number().int().min(0).max(65535);
-const url = z.url({ message: 'must be an absolute URL' });
+const url = z.url({ error: (issue) => (issue.input === undefined ? undefined : 'must be an absolute URL') });
 
 export const ASYMMETRIC_ALGORITHMS = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',

@@ -41,8 +41,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Fastify's overloads type HTTPS and HTTP instances apart; the routes are the same.
   const app = Fastify(serverOptions as FastifyServerOptions) as unknown as FastifyInstance;
 
+  // While closing, answers end their keep-alive connection, so that close() waits for the
+  // in-flight exchanges and not for clients' idle sockets.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
   });
   app.setErrorHandler((error, request, reply) => renderError(error, request, reply, options.challenge));
   app.setNotFoundHandler((request, reply) =>

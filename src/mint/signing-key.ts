@@ -66,7 +66,7 @@ function fromPem(pem: Buffer, password: string | undefined): KeyObject {
     return createPrivateKey(password === undefined ? { key: pem } : { key: pem, passphrase: password });
   } catch (error) {
     const message = (error as Error).message;
-    if (/passphrase|decrypt|bad decrypt/i.test(message)) {
+    if (/passphrase|decrypt|bad decrypt/i.test(message) || pem.includes('ENCRYPTED')) {
       throw new ConfigError(['signing.keyPassword: the key is encrypted and this password does not open it']);
     }
     throw new ConfigError(['signing.keyPath: not a PEM private key (PKCS#1 or PKCS#8) nor a PKCS#12 file']);
@@ -112,7 +112,7 @@ export function loadSigningKey(options: SigningKeyOptions): SigningKey {
   const publicKey = createPublicKey(privateKey);
   if (x5c.length > 0) {
     const leaf = new X509Certificate(Buffer.from(x5c[0]!, 'base64'));
-    if (!leaf.publicKey.equals(publicKey)) {
+    if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(publicKey.export({ type: 'spki', format: 'der' }))) {
       throw new ConfigError(['signing.certificatePath: the first certificate does not belong to the signing key']);
     }
   }

@@ -36,14 +36,18 @@ export interface IssuanceQuery {
   /** Matches records whose granted access names this repository. */
   readonly repository?: string;
   readonly outcome?: 'issued' | 'rejected';
+  /** Inclusive, on issuedAt. */
   readonly since?: Date;
+  /** Exclusive, on issuedAt. */
   readonly until?: Date;
+  /** A positive integer; pages are cut to MAX_QUERY_LIMIT (query-filter.ts). */
   readonly limit: number;
   /** Opaque, from a previous page's `nextCursor`. */
   readonly cursor?: string;
 }
 
 export interface IssuancePage {
+  /** Newest first. */
   readonly records: IssuanceRecord[];
   readonly nextCursor: string | undefined;
 }

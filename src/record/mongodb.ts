@@ -79,6 +79,7 @@ export class MongoLedger implements Ledger {
   readonly #retentionDays: number | undefined;
   readonly #logger: LedgerLogger;
   readonly #committer: GroupCommitter<IssuanceRecord>;
+  #connection: Promise<unknown> | undefined;
   #indexes: Promise<void> | undefined;
   #closed = false;
 
@@ -93,9 +94,23 @@ export class MongoLedger implements Ledger {
     this.#committer = new GroupCommitter({ maxBatch: options.maxBatch ?? 512, write: (batch) => this.#write(batch) });
   }
 
+  /**
+   * The driver connects on first use, but when that first connection fails it keeps the closed
+   * topology and answers every later operation with "Topology is closed", for good. An explicit
+   * connect() replaces a closed topology, so a store that was down at start-up is picked up
+   * once it is back. Once connected, the driver itself rides out later outages.
+   */
+  #connect(): Promise<unknown> {
+    this.#connection ??= this.#client.connect().catch((error: unknown) => {
+      this.#connection = undefined;
+      throw error;
+    });
+    return this.#connection;
+  }
+
   /** Idempotent; a failure is retried by the next call. */
   ensureIndexes(): Promise<void> {
-    this.#indexes ??= this.#createIndexes().catch((error: unknown) => {
+    this.#indexes ??= this.#connect().then(() => this.#createIndexes()).catch((error: unknown) => {
       this.#indexes = undefined;
       throw error;
     });
@@ -222,6 +237,7 @@ export class MongoLedger implements Ledger {
 
   async #read<T>(operation: () => Promise<T>): Promise<T> {
     try {
+      await this.#connect();
       return await operation();
     } catch (error) {
       throw ledgerUnavailable('MongoDB operation failed', error);

@@ -178,12 +178,14 @@ export class SpoolingLedger implements Ledger {
 
   /**
    * A crash can fall between the store taking a batch and the spool saving its progress. What
-   * the store took then is the newest thing it holds (nothing else is written while the spool
-   * is non-empty), so a look at its newest records settles which of the batch are already there.
+   * the store took then is among the newest things it holds (nothing else is written while the
+   * spool is non-empty), so a look at its newest records settles which are already there. The
+   * look is wider than one batch: it is cheap, once per inherited file, and forgiving of other
+   * writers (who, on MongoDB, the unique jti index covers anyway).
    */
   async #recallUncertainBatch(batch: readonly IssuanceRecord[]): Promise<void> {
     if (batch.length === 0) return;
-    const page = await this.#inner.query({ limit: Math.min(batch.length * 2, MAX_QUERY_LIMIT) });
+    const page = await this.#inner.query({ limit: MAX_QUERY_LIMIT });
     const newest = new Set(page.records.map((r) => r.jti));
     for (const record of batch) if (newest.has(record.jti)) this.#inStore.add(record.jti);
   }

@@ -1,6 +1,6 @@
 // A real stack for integration tests: the development Authority (oidc-provider) and the
 // token service built from a real configuration, listening on 127.0.0.1.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -112,4 +112,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every file under `dir` (recursively) as one text: to grep a ledger or spool for secrets. */
+export function treeText(dir: string): string {
+  const parts: string[] = [];
+  const walk = (path: string) => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) parts.push(readFileSync(full, 'utf8'));
+    }
+  };
+  walk(dir);
+  return parts.join('\n');
 }

@@ -1,0 +1,152 @@
+// The service as a real process: bad configuration, SIGTERM with exchanges in flight,
+// SIGHUP reload, and SIGKILL under load (no token the clients received lacks its record).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthority, type DevAuthority } from '../../src/dev/authority.ts';
+import { createLedger } from '../../src/record/index.ts';
+import { parseConfig } from '../../src/config/loader.ts';
+import { AUDIENCE, CLIENTS, SERVICE, baseConfig } from '../support/stack.ts';
+import { decodeJwt, dpopGet, newDpopKeys, tokenUrl, type KeyPair } from '../support/dpop-client.ts';
+import { CLI, freePort, startServiceProcess, writeConfig, type ServiceProcess } from '../support/process.ts';
+
+let authority: DevAuthority;
+let dir: string;
+let keys: KeyPair;
+let opTok: string;
+
+beforeAll(async () => {
+  authority = await startAuthority({ audience: AUDIENCE, clients: CLIENTS });
+  dir = mkdtempSync(join(tmpdir(), 'registry-token-lifecycle-'));
+  keys = await newDpopKeys();
+  opTok = await authority.tokenWithDpop('team-dpop', keys);
+});
+
+afterAll(async () => {
+  await authority?.close();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(name: string, mutate: (config: Record<string, unknown>) => void = () => {}): Promise<{ service: ServiceProcess; configPath: string; config: Record<string, unknown> }> {
+  const port = await freePort();
+  const config = baseConfig(authority, join(dir, name));
+  config.server = { host: '127.0.0.1', port };
+  mutate(config);
+  const configPath = writeConfig(join(dir, `${name}.yaml`), config);
+  return { service: await startServiceProcess(configPath, port), configPath, config };
+}
+
+const exchange = (service: ServiceProcess, scope = 'repository:team/app:pull') =>
+  dpopGet(tokenUrl(service.url, { service: SERVICE, scope: [scope] }), opTok, keys);
+
+describe('configuration errors', () => {
+  it('stops with exit 2 and a message naming the key, never a stack trace', () => {
+    const path = join(dir, 'bad.yaml');
+    writeFileSync(path, 'authority:\n  issuer: http://127.0.0.1:1\n  audiences: [x]\nsigning:\n  issuer: t\n  keyPath: k.pem\n  lifetimeSeconds: 7200\nregistry:\n  realm: http://x/token\n');
+    const result = spawnSync(process.execPath, [CLI, 'serve', '--config', path], { encoding: 'utf8', timeout: 15_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('signing.lifetimeSeconds');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('names an environment override that cannot be used', () => {
+    const path = join(dir, 'env.yaml');
+    writeConfig(path, baseConfig(authority, join(dir, 'env')));
+    const result = spawnSync(process.execPath, [CLI, 'check-config', '--config', path], {
+      encoding: 'utf8',
+      timeout: 15_000,
+      env: { ...process.env, REGISTRY_TOKEN_SERVER__PORT: 'eighty' },
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('REGISTRY_TOKEN_SERVER__PORT');
+  });
+});
+
+describe('signals', () => {
+  it('SIGTERM finishes in-flight exchanges, flushes the ledger and exits 0', async () => {
+    const { service, config } = await start('sigterm');
+    // Warm keep-alive connections first, so the next requests are really in flight at SIGTERM.
+    for (let i = 0; i < 4; i++) expect((await exchange(service)).status).toBe(200);
+    const inFlight = Array.from({ length: 20 }, () =>
+      exchange(service).then(async (response) => ({ status: response.status, body: (await response.json()) as { token?: string } })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const code = await service.stop('SIGTERM');
+    const responses = await Promise.all(inFlight);
+    expect(code).toBe(0);
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+    const ledger = await createLedger(parseConfig(config).ledger, { logger: { info() {}, warn() {}, error() {} } });
+    for (const { body } of responses) {
+      expect(await ledger.get(decodeJwt(body.token!).payload.jti as string)).toBeDefined();
+    }
+    await ledger.close();
+    expect(service.output()).toContain('stopped');
+  });
+
+  it('SIGHUP swaps plans; a bad file is refused and the old plans stay', async () => {
+    const { service, configPath, config } = await start('sighup');
+    expect((await exchange(service, 'repository:extra/app:pull')).status).toBe(403);
+
+    const plans = config.plans as Record<string, unknown[]>;
+    plans.team = [...(plans.team ?? []), { repository: 'extra/**' }];
+    writeConfig(configPath, config);
+    service.child.kill('SIGHUP');
+    await waitFor(() => service.output().includes('configuration reloaded'));
+    expect((await exchange(service, 'repository:extra/app:pull')).status).toBe(200);
+
+    writeFileSync(configPath, 'plans: [this is: not valid');
+    service.child.kill('SIGHUP');
+    await waitFor(() => service.output().includes('configuration reload refused'));
+    expect((await exchange(service, 'repository:extra/app:pull')).status).toBe(200);
+    expect(await service.stop('SIGTERM')).toBe(0);
+  });
+});
+
+describe('crash safety', () => {
+  it('after SIGKILL under load, every token a client received has its record and the chain verifies', async () => {
+    const { service, config } = await start('crash');
+    const received: string[] = [];
+    let stop = false;
+    const worker = async () => {
+      while (!stop) {
+        try {
+          const response = await exchange(service);
+          if (response.status === 200) received.push(((await response.json()) as { token: string }).token);
+        } catch {
+          return; // the process is gone
+        }
+      }
+    };
+    const workers = Array.from({ length: 16 }, worker);
+    await waitFor(() => received.length >= 200, 20_000);
+    expect(await service.stop('SIGKILL')).toBe('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    expect(received.length).toBeGreaterThanOrEqual(200);
+
+    const ledgerDir = parseConfig(config).ledger.path;
+    const verify = spawnSync(process.execPath, [CLI, 'ledger', 'verify', '--path', ledgerDir], { encoding: 'utf8', timeout: 30_000 });
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout).ok).toBe(true);
+
+    const ledger = await createLedger(parseConfig(config).ledger, { logger: { info() {}, warn() {}, error() {} } });
+    const missing: string[] = [];
+    for (const token of received) {
+      const jti = decodeJwt(token).payload.jti as string;
+      const record = await ledger.get(jti);
+      if (record?.outcome !== 'issued') missing.push(jti);
+    }
+    await ledger.close();
+    expect(missing).toEqual([]);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
