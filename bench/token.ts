@@ -86,6 +86,13 @@ function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/** Machine-wide busy and steal CPU seconds so far (all cores), from /proc/stat. */
+function machineCpu(): { busy: number; steal: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
+  return { busy: (user + nice + system + irq + softirq) / CLK_TCK, steal: steal / CLK_TCK };
+}
+
 /** Service-independent cost of one operation, sequentially awaited: microseconds per call. */
 async function perCall(count: number, fn: (i: number) => Promise<unknown>): Promise<number> {
   for (let i = 0; i < Math.min(200, count); i++) await fn(i); // warm-up
@@ -345,6 +352,11 @@ interface ScenarioResult {
   readonly serviceCpuPercent: number;
   readonly cpuMsPerToken: number;
   readonly loadGenCpuPercent: number;
+  /** CPU used by everything else on the machine during the run (other sessions' tests, the kernel's flush threads...). */
+  readonly otherCpuPercent: number;
+  readonly stealCpuPercent: number;
+  /** RSS right after start-up, before any request. */
+  readonly startRssMiB: number;
   readonly ledgerWait: { meanMs: number; p50Ms: number; p99Ms: number };
   readonly serverDuration: { meanMs: number; p50Ms: number; p99Ms: number };
   readonly proofsPerSecond: number;
@@ -366,6 +378,7 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
   const profileDir = join(dir, 'profile');
   const service = await startService(configPath, port, join(dir, 'service.log'), scenario.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
   const htu = `${service.url}/token`;
+  const startMemory = memoryOf(service.pid);
   try {
     // Warm-up at the same concurrency: JIT, Authority JWKS fetch, socket set-up; calibrates the run length.
     const warmCount = scenario.connections === 1 ? 400 : 2000;
@@ -383,12 +396,16 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
     const metricsBefore = await scrape(service.url);
     const cpuBefore = cpuSecondsOf(service.pid);
     const loadBefore = process.cpuUsage();
+    const machineBefore = machineCpu();
     const started = performance.now();
     log(`${scenario.name}: ${amount} requests at concurrency ${scenario.connections} (warm-up ran ${round(warmRate)} req/s)`);
     const result = await drive(service.url, scenario.connections, amount, items);
     const wall = (performance.now() - started) / 1000;
     const load = process.cpuUsage(loadBefore);
     const cpu = cpuSecondsOf(service.pid) - cpuBefore;
+    const machineAfter = machineCpu();
+    const loadSeconds = (load.user + load.system) / 1e6;
+    const otherSeconds = Math.max(0, machineAfter.busy - machineBefore.busy - cpu - loadSeconds);
     const memory = memoryOf(service.pid);
     const metricsAfter = await scrape(service.url);
     // Every 200 has been answered, so every issuance must already be durable in the ledger.
@@ -430,7 +447,10 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
       rssMiB: round(memory.rssMiB, 1),
       serviceCpuPercent: round((100 * cpu) / wall),
       cpuMsPerToken: round((1000 * cpu) / Math.max(result['2xx'], 1), 3),
-      loadGenCpuPercent: round((100 * (load.user + load.system)) / 1e6 / wall),
+      loadGenCpuPercent: round((100 * loadSeconds) / wall),
+      otherCpuPercent: round((100 * otherSeconds) / wall),
+      stealCpuPercent: round((100 * (machineAfter.steal - machineBefore.steal)) / wall),
+      startRssMiB: round(startMemory.rssMiB, 1),
       ledgerWait: { meanMs: ms(ledgerWait.sum / Math.max(ledgerWait.count, 1)), p50Ms: ms(quantile(ledgerWait, 0.5)), p99Ms: ms(quantile(ledgerWait, 0.99)) },
       serverDuration: { meanMs: ms(duration.sum / Math.max(duration.count, 1)), p50Ms: ms(quantile(duration, 0.5)), p99Ms: ms(quantile(duration, 0.99)) },
       proofsPerSecond: round(proofsPerSecond),
@@ -558,8 +578,8 @@ async function stageCosts(base: string, authority: DevAuthority, client: BenchCl
 
 function table(results: readonly ScenarioResult[]): string {
   const header = [
-    '| scenario | signing | conc. | ledger | requests | req/s | p50 ms | p97.5 ms | p99 ms | errors / non-2xx | ledger lines (issued) = 200s | chain | service CPU | CPU ms/token | peak RSS MiB | ledger wait mean / p99 ms (server) | autocannon CPU |',
-    '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---|---:|',
+    '| scenario | signing | conc. | ledger | requests | req/s | p50 ms | p97.5 ms | p99 ms | errors / non-2xx | ledger lines (issued) = 200s | chain | service CPU | CPU ms/token | RSS start → peak MiB | ledger wait mean / p99 ms (server) | autocannon CPU | other CPU (steal) |',
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---|---:|---:|',
   ];
   const rows = results.map((r) =>
     [
@@ -577,9 +597,10 @@ function table(results: readonly ScenarioResult[]): string {
       r.ledger.chainOk ? `ok (${r.ledger.chainRecords})` : 'BROKEN',
       `${r.serviceCpuPercent} %`,
       r.cpuMsPerToken,
-      r.peakRssMiB,
+      `${r.startRssMiB} → ${r.peakRssMiB}`,
       `${r.ledgerWait.meanMs} / ${r.ledgerWait.p99Ms}`,
       `${r.loadGenCpuPercent} %`,
+      `${r.otherCpuPercent} % (${r.stealCpuPercent} %)`,
     ].join(' | '),
   );
   return [...header, ...rows.map((row) => `| ${row} |`)].join('\n');
@@ -641,7 +662,12 @@ async function main(): Promise<number> {
     }
 
     log('measuring stage costs in-process');
+    const stageMachine = machineCpu();
+    const stageSelf = process.cpuUsage();
+    const stageStarted = performance.now();
     const costs = await stageCosts(base, authority, clients[0]!, keys);
+    const stageSelfSeconds = (process.cpuUsage(stageSelf).user + process.cpuUsage(stageSelf).system) / 1e6;
+    const stageOtherPercent = round((100 * Math.max(0, machineCpu().busy - stageMachine.busy - stageSelfSeconds)) / ((performance.now() - stageStarted) / 1000));
 
     const scenarios: Scenario[] = [
       { name: 'RS256 c1', alg: 'RS256', connections: 1, ledger: 'disk' },
@@ -669,6 +695,8 @@ async function main(): Promise<number> {
       `Proof generation in the bench process: ~${results[0]?.proofsPerSecond ?? '?'} ES256 proofs/s (before each run, not during it).`,
       '',
       stageTable(costs),
+      '',
+      `Other processes used ${stageOtherPercent} % CPU (of ${availableParallelism() * 100} %) while the stage costs were measured.`,
       '',
       `bench wall time: ${round((performance.now() - wallStarted) / 1000)} s`,
       failures.length === 0 ? 'all runs: 0 errors, 0 non-2xx, ledger lines == 200s, chain verified' : `FAILED: ${failures.map((f) => f.scenario.name).join(', ')}`,

@@ -19,7 +19,7 @@ import { publicJwks } from './mint/jwks.ts';
 import { createMinter } from './mint/mint.ts';
 import { loadSigningKey } from './mint/signing-key.ts';
 import { createPipeline, type DecisionEvent, type Pipeline } from './pipeline.ts';
-import { createLedger } from './record/index.ts';
+import { createLedger, watchRevocations } from './record/index.ts';
 import type { Ledger } from './record/ledger.ts';
 import { buildApp } from './http/app.ts';
 import { adminRoutes } from './http/routes/admin.ts';
@@ -111,13 +111,13 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const authorizer = createAuthorizer(compile(config), revocations);
   const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock }));
 
-  const refreshRevocations = async () => revocations.setRuntime(await ledger.listRevocations());
-  await refreshRevocations().catch((error: unknown) => logger.warn({ err: error }, 'runtime revocations could not be read yet'));
-  // Other replicas revoke through the shared store: poll it so their changes land here within seconds.
-  const poll = setInterval(() => {
-    refreshRevocations().catch((error: unknown) => logger.warn({ err: error }, 'runtime revocations could not be refreshed'));
-  }, config.ledger.revocationPollSeconds * 1000);
-  poll.unref();
+  // Other replicas revoke through the shared store: polling it brings their changes here within seconds.
+  const revocationWatch = await watchRevocations(ledger, {
+    pollSeconds: config.ledger.revocationPollSeconds,
+    logger,
+    onChange: (list) => revocations.setRuntime(list),
+  });
+  const refreshRevocations = () => revocationWatch.refresh();
 
   const onDecision = (event: DecisionEvent) => {
     const { record } = event;
@@ -179,6 +179,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       { name: 'authority', check: async () => ((await accessTokens.ready()) ? undefined : 'the Authority signing keys are not loaded') },
       { name: 'signing', check: async () => undefined },
       { name: 'ledger', check: async () => { await ledger.check(); return undefined; } },
+      { name: 'revocations', check: async () => (revocationWatch.loaded() ? undefined : 'runtime revocations have not been read from the ledger store yet') },
     ],
     plugins: [
       (instance) => operatorRoutes(instance, { jwks, telemetry: config.telemetry.metricsPort === undefined ? telemetry : undefined }),
@@ -203,7 +204,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     },
     refreshRevocations,
     async close() {
-      clearInterval(poll);
+      revocationWatch.close();
       await app.close();
       await ledger.close();
       await telemetry.shutdown();

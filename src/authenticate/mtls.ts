@@ -5,9 +5,19 @@ export function certificateThumbprint(der: Buffer): string {
   return createHash('sha256').update(der).digest('base64url');
 }
 
-function pemToDer(pem: string): Buffer | undefined {
+function pemToDer(pem: string | undefined): Buffer | undefined {
+  if (pem === undefined) return undefined;
   try {
     return new X509Certificate(pem).raw;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A proxy header's URL-encoded PEM; a malformed escape is no certificate, not a crash. */
+function urlDecoded(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
   } catch {
     return undefined;
   }
@@ -30,13 +40,13 @@ export function forwardedCertificate(headers: Record<string, string | string[] |
     return match === null ? undefined : pemToDer(`-----BEGIN CERTIFICATE-----\n${match[1]}\n-----END CERTIFICATE-----`);
   }
   const nginx = one('ssl-client-cert');
-  if (nginx !== undefined) return pemToDer(decodeURIComponent(nginx));
+  if (nginx !== undefined) return pemToDer(urlDecoded(nginx));
   const envoy = one('x-forwarded-client-cert');
   if (envoy !== undefined) {
     // The last element is the one added by the proxy closest to us.
     const last = envoy.split(',').pop() ?? '';
     const match = /(?:^|;)Cert="([^"]+)"/.exec(last);
-    return match === null ? undefined : pemToDer(decodeURIComponent(match[1]!));
+    return match === null ? undefined : pemToDer(urlDecoded(match[1]!));
   }
   return undefined;
 }

@@ -114,6 +114,7 @@ export class FileLedger implements Ledger {
   #broken: unknown;
   #closed = false;
 
+  /** @internal Use openFileLedger, which recovers the directory first. */
   constructor(
     options: FileLedgerOptions,
     logger: LedgerLogger,

@@ -10,15 +10,27 @@ export interface RevocationWatch {
   list(): Revocation[];
   /** Re-reads now; call after a put or delete so this replica sees it at once. */
   refresh(): Promise<void>;
+  /** False until one read succeeded: readiness holds traffic back until revocations are known. */
+  loaded(): boolean;
   close(): void;
 }
 
-/** Reads the list once (failing if it cannot: start-up must not proceed blind), then polls. */
+/**
+ * Reads the list, then polls. A store that cannot be read at start does not stop the process
+ * (it may come back in seconds); `loaded()` stays false meanwhile so readiness fails and no
+ * balancer sends traffic to a replica that does not know the revocations yet.
+ */
 export async function watchRevocations(
   ledger: Pick<Ledger, 'listRevocations'>,
-  options: { readonly pollSeconds: number; readonly logger: LedgerLogger },
+  options: {
+    readonly pollSeconds: number;
+    readonly logger: LedgerLogger;
+    /** Told the whole list after every successful read. */
+    readonly onChange?: (revocations: Revocation[]) => void;
+  },
 ): Promise<RevocationWatch> {
-  let byKey = index(await ledger.listRevocations());
+  let byKey = new Map<string, Revocation>();
+  let loaded = false;
   let failing = false;
   // Overlapping reads (a slow poll, then a refresh after a put) must not let the older answer win.
   let started = 0;
@@ -29,8 +41,16 @@ export async function watchRevocations(
     if (seq > applied) {
       applied = seq;
       byKey = index(list);
+      loaded = true;
+      options.onChange?.(list);
     }
   };
+  try {
+    await refresh();
+  } catch (error) {
+    failing = true;
+    options.logger.warn({ err: error }, 'ledger: revocations cannot be read yet; not ready until they are');
+  }
   const timer = setInterval(() => {
     refresh().then(
       () => {
@@ -48,6 +68,7 @@ export async function watchRevocations(
     find: (kind, value) => byKey.get(key(kind, value)),
     list: () => [...byKey.values()],
     refresh,
+    loaded: () => loaded,
     close: () => clearInterval(timer),
   };
 }

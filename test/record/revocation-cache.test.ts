@@ -41,6 +41,21 @@ describe('revocation watch', () => {
     expect(watch.list()).toEqual([]);
   });
 
+  it('starts without the list when the store is down, not ready until a read succeeds', async () => {
+    vi.useFakeTimers();
+    let failing = true;
+    const store = { listRevocations: async () => (failing ? Promise.reject(new Error('store down')) : [revoked('lic-9')]) };
+    const seen: Revocation[][] = [];
+    watch = await watchRevocations(store, { pollSeconds: 2, logger: recordingLogger(), onChange: (list) => seen.push(list) });
+    expect(watch.loaded()).toBe(false);
+    expect(seen).toEqual([]);
+    failing = false;
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(watch.loaded()).toBe(true);
+    expect(seen).toEqual([[revoked('lic-9')]]);
+    expect(watch.find('license', 'lic-9')).toBeDefined();
+  });
+
   it('takes a pino logger as it is', () => {
     const logger: LedgerLogger = pino({ level: 'silent' });
     expect(typeof logger.warn).toBe('function');

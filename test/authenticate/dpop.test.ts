@@ -1,0 +1,325 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AuthenticationError } from '../../src/domain/errors.ts';
+import { createDpopVerifier, normaliseHtu, type DpopOptions, type DpopProofInput } from '../../src/authenticate/dpop.ts';
+import { createNonceSource } from '../../src/authenticate/dpop-nonce.ts';
+import { MemoryReplayCache } from '../../src/authenticate/replay-cache.ts';
+
+// A frozen clock well away from the real one: nothing may read Date.now behind our back.
+const NOW = 1_800_000_000_000;
+const NOW_S = NOW / 1000;
+const MAX_AGE = 60;
+const TOLERANCE = 5;
+const URL_ = 'https://registry-token.test/token';
+const ACCESS_TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzdmMifQ.c2lnbmF0dXJl';
+const ATH = createHash('sha256').update(ACCESS_TOKEN).digest('base64url');
+
+interface KeyPair {
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  jwk: JWK;
+  alg: string;
+}
+
+async function keyPair(alg: 'ES256' | 'ES384' | 'ES512'): Promise<KeyPair> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  return { privateKey, publicKey, jwk: await exportJWK(publicKey), alg };
+}
+
+let es256: KeyPair;
+let es256b: KeyPair;
+let es512: KeyPair;
+beforeAll(async () => {
+  [es256, es256b, es512] = await Promise.all([keyPair('ES256'), keyPair('ES256'), keyPair('ES512')]);
+});
+
+interface ProofOptions {
+  key?: KeyPair;
+  /** Merged over { typ: 'dpop+jwt', alg, jwk }. */
+  header?: Record<string, unknown>;
+  /** Merged over { htm, htu, iat, jti, ath }; a value of undefined removes the claim. */
+  claims?: Record<string, unknown>;
+}
+
+async function makeProof(options: ProofOptions = {}): Promise<string> {
+  const key = options.key ?? es256;
+  const claims: Record<string, unknown> = {
+    htm: 'POST',
+    htu: URL_,
+    iat: NOW_S,
+    jti: randomBytes(16).toString('base64url'),
+    ath: ATH,
+    ...options.claims,
+  };
+  for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name];
+  const header = { typ: 'dpop+jwt', alg: key.alg, jwk: key.jwk, ...options.header };
+  return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
+}
+
+/** A JWS with the given header and payload and a junk signature (for algorithms we cannot sign with). */
+function unsigned(header: Record<string, unknown>, payload: Record<string, unknown>): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part(header)}.${part(payload)}.${Buffer.from('sig').toString('base64url')}`;
+}
+
+function verifier(overrides: Partial<DpopOptions> = {}) {
+  return createDpopVerifier({
+    algorithms: ['ES256', 'ES384'],
+    maxAgeSeconds: MAX_AGE,
+    clockToleranceSeconds: TOLERANCE,
+    replayCache: new MemoryReplayCache(1000, () => NOW),
+    now: () => NOW,
+    ...overrides,
+  });
+}
+
+function input(proof: string, overrides: Partial<DpopProofInput> = {}): DpopProofInput {
+  return { proof, accessToken: ACCESS_TOKEN, method: 'POST', url: URL_, ...overrides };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<AuthenticationError> {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected the proof to be refused');
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(AuthenticationError);
+  return error as AuthenticationError;
+}
+
+async function expectInvalid(promise: Promise<unknown>, message: string | RegExp): Promise<AuthenticationError> {
+  const error = await rejection(promise);
+  expect(error.reason).toBe('invalid_dpop_proof');
+  expect(error.oauthError).toBe('invalid_dpop_proof');
+  expect(error.scheme).toBe('DPoP');
+  expect(error.status).toBe(401);
+  if (typeof message === 'string') expect(error.message).toBe(message);
+  else expect(error.message).toMatch(message);
+  return error;
+}
+
+describe('createDpopVerifier: a valid proof', () => {
+  it('returns the RFC 7638 thumbprint of the proof key', async () => {
+    const jkt = await verifier().verify(input(await makeProof()));
+    expect(jkt).toBe(await calculateJwkThumbprint(es256.jwk, 'sha256'));
+    expect(jkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('accepts every allowed algorithm', async () => {
+    const es384 = await keyPair('ES384');
+    expect(await verifier().verify(input(await makeProof({ key: es384 })))).toBe(await calculateJwkThumbprint(es384.jwk));
+  });
+
+  it('names its algorithms for the challenge', () => {
+    expect(verifier().algorithms).toEqual(['ES256', 'ES384']);
+  });
+
+  it.each([
+    ['the oldest iat allowed', NOW_S - MAX_AGE - TOLERANCE],
+    ['the latest iat allowed', NOW_S + TOLERANCE],
+    ['a fractional iat', NOW_S - 0.5],
+  ])('accepts %s', async (_label, iat) => {
+    await expect(verifier().verify(input(await makeProof({ claims: { iat } })))).resolves.toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('accepts extra claims and header fields', async () => {
+    const proof = await makeProof({ claims: { extra: 1 }, header: { kid: 'ignored' } });
+    await expect(verifier().verify(input(proof))).resolves.toBeTypeOf('string');
+  });
+});
+
+describe('createDpopVerifier: htu', () => {
+  // proof htu, request URL, accepted
+  const table: [string, string, boolean][] = [
+    [URL_, URL_, true],
+    [`${URL_}?service=registry&scope=repository:a/b:pull`, URL_, true],
+    [`${URL_}#fragment`, URL_, true],
+    [URL_, `${URL_}?service=registry.localhost&scope=repository%3Aa%2Fb%3Apull`, true],
+    ['https://REGISTRY-TOKEN.test/token', URL_, true],
+    ['HTTPS://registry-token.test/token', URL_, true],
+    ['https://registry-token.test:443/token', URL_, true],
+    ['http://registry-token.test:80/token', 'http://registry-token.test/token', true],
+    ['https://registry-token.test/token/', URL_, false],
+    ['https://registry-token.test/Token', URL_, false],
+    ['http://registry-token.test/token', URL_, false],
+    ['https://registry-token.test:8443/token', URL_, false],
+    ['https://other.test/token', URL_, false],
+    ['https://registry-token.test/jwks', URL_, false],
+    ['/token', URL_, false],
+    ['not a url', URL_, false],
+  ];
+  it.each(table)('htu %s for %s -> %s', async (htu, url, accepted) => {
+    const result = verifier().verify(input(await makeProof({ claims: { htu } }), { url }));
+    if (accepted) await expect(result).resolves.toBeTypeOf('string');
+    else await expectInvalid(result, `the DPoP proof htu must be "${normaliseHtu(url)}"`);
+  });
+
+  it.each([
+    ['a missing htu', undefined],
+    ['an htu that is not a string', 42],
+  ])('refuses %s', async (_label, htu) => {
+    await expectInvalid(verifier().verify(input(await makeProof({ claims: { htu } }))), `the DPoP proof htu must be "${URL_}"`);
+  });
+
+  it('normaliseHtu drops query and fragment and normalises case and default port', () => {
+    expect(normaliseHtu('HTTPS://Registry-Token.TEST:443/token?x=1#y')).toBe(URL_);
+    expect(normaliseHtu('nonsense')).toBeUndefined();
+  });
+});
+
+describe('createDpopVerifier: refused proofs', () => {
+  const table: [label: string, proof: () => Promise<string>, message: string | RegExp][] = [
+    ['not a JWT', async () => 'garbage', 'the DPoP proof is not a JWT'],
+    ['typ JWT', () => makeProof({ header: { typ: 'JWT' } }), 'the DPoP proof must have typ "dpop+jwt"'],
+    ['no typ', () => makeProof({ header: { typ: undefined } }), 'the DPoP proof must have typ "dpop+jwt"'],
+    ['an algorithm not allowed (ES512)', () => makeProof({ key: es512 }), 'the DPoP proof algorithm must be one of ES256, ES384'],
+    ['alg none', async () => unsigned({ typ: 'dpop+jwt', alg: 'none', jwk: es256.jwk }, { htm: 'POST', htu: URL_, iat: NOW_S, jti: 'abcdefghij', ath: ATH }), 'the DPoP proof algorithm must be one of ES256, ES384'],
+    ['alg HS256', async () => unsigned({ typ: 'dpop+jwt', alg: 'HS256', jwk: es256.jwk }, { htm: 'POST', htu: URL_, iat: NOW_S, jti: 'abcdefghij', ath: ATH }), 'the DPoP proof algorithm must be one of ES256, ES384'],
+    ['no jwk in the header', () => makeProof({ header: { jwk: undefined } }), 'the DPoP proof header carries no jwk'],
+    ['a private key in the jwk', async () => makeProof({ header: { jwk: await exportJWK(es256.privateKey) } }), 'the DPoP proof jwk must be a public key'],
+    ['a symmetric key in the jwk', () => makeProof({ header: { jwk: { kty: 'oct', k: 'c2VjcmV0' } } }), 'the DPoP proof jwk must be a public key'],
+    ['a signature by another key', () => makeProof({ header: { jwk: es256b.jwk } }), 'the DPoP proof signature is invalid'],
+    [
+      'a tampered payload',
+      async () => {
+        const [h, , s] = (await makeProof()).split('.');
+        const payload = Buffer.from(JSON.stringify({ htm: 'POST', htu: URL_, iat: NOW_S, jti: 'abcdefghijk', ath: ATH })).toString('base64url');
+        return `${h}.${payload}.${s}`;
+      },
+      'the DPoP proof signature is invalid',
+    ],
+    ['a wrong htm', () => makeProof({ claims: { htm: 'GET' } }), 'the DPoP proof htm must be "POST"'],
+    ['a lower-case htm', () => makeProof({ claims: { htm: 'post' } }), 'the DPoP proof htm must be "POST"'],
+    ['no htm', () => makeProof({ claims: { htm: undefined } }), 'the DPoP proof htm must be "POST"'],
+    ['no jti', () => makeProof({ claims: { jti: undefined } }), 'the DPoP proof needs a unique jti'],
+    ['a short jti', () => makeProof({ claims: { jti: '1234567' } }), 'the DPoP proof needs a unique jti'],
+    ['a huge jti', () => makeProof({ claims: { jti: 'x'.repeat(257) } }), 'the DPoP proof needs a unique jti'],
+    ['a numeric jti', () => makeProof({ claims: { jti: 123456789 } }), 'the DPoP proof needs a unique jti'],
+    ['no iat', () => makeProof({ claims: { iat: undefined } }), 'the DPoP proof needs a numeric iat'],
+    ['an iat too old', () => makeProof({ claims: { iat: NOW_S - MAX_AGE - TOLERANCE - 1 } }), 'the DPoP proof is too old (iat); make a fresh proof for every request'],
+    ['an iat in the future', () => makeProof({ claims: { iat: NOW_S + TOLERANCE + 1 } }), 'the DPoP proof iat is in the future; check the client clock'],
+    ['a wrong ath', () => makeProof({ claims: { ath: createHash('sha256').update('another token').digest('base64url') } }), 'the DPoP proof ath does not match the access token'],
+    ['no ath', () => makeProof({ claims: { ath: undefined } }), 'the DPoP proof ath does not match the access token'],
+    ['an ath in hex', () => makeProof({ claims: { ath: createHash('sha256').update(ACCESS_TOKEN).digest('hex') } }), 'the DPoP proof ath does not match the access token'],
+  ];
+  it.each(table)('%s', async (_label, proof, message) => {
+    await expectInvalid(verifier().verify(input(await proof())), message);
+  });
+
+  it('a string iat is refused (jose checks claim types)', async () => {
+    await expectInvalid(verifier().verify(input(await makeProof({ claims: { iat: String(NOW_S) } }))), /^the DPoP proof (cannot be verified|needs a numeric iat)$/);
+  });
+
+  it('keeps the library error as the cause, never in the message', async () => {
+    const error = await expectInvalid(verifier().verify(input(await makeProof({ header: { jwk: es256b.jwk } }))), 'the DPoP proof signature is invalid');
+    expect(error.cause).toBeInstanceOf(Error);
+    expect(error.message).not.toContain('JWS');
+  });
+
+  it('checks the proof against the access token it came with', async () => {
+    const proof = await makeProof();
+    await expectInvalid(verifier().verify(input(proof, { accessToken: `${ACCESS_TOKEN}x` })), 'the DPoP proof ath does not match the access token');
+  });
+
+  it('checks htm against the request method', async () => {
+    const proof = await makeProof({ claims: { htm: 'GET' } });
+    await expect(verifier().verify(input(proof, { method: 'GET' }))).resolves.toBeTypeOf('string');
+    await expectInvalid(verifier().verify(input(proof, { method: 'POST' })), 'the DPoP proof htm must be "POST"');
+  });
+});
+
+describe('createDpopVerifier: consume (replay)', () => {
+  it('a proof used twice is refused the second time', async () => {
+    const v = verifier();
+    const proof = await makeProof();
+    const jkt = await v.verify(input(proof));
+    await v.consume(proof, jkt);
+    // verify alone does not remember it: replay is checked by consume, after every other check
+    expect(await v.verify(input(proof))).toBe(jkt);
+    await expectInvalid(v.consume(proof, jkt), 'the DPoP proof has been used before; make a fresh proof for every request');
+  });
+
+  it('distinct jtis are each accepted once', async () => {
+    const v = verifier();
+    for (let i = 0; i < 3; i++) {
+      const proof = await makeProof();
+      await v.consume(proof, await v.verify(input(proof)));
+    }
+  });
+
+  it('the same jti from another key is not a replay', async () => {
+    const v = verifier();
+    const jti = 'shared-jti-value';
+    const a = await makeProof({ claims: { jti } });
+    const b = await makeProof({ key: es256b, claims: { jti } });
+    await v.consume(a, await v.verify(input(a)));
+    await expect(v.consume(b, await v.verify(input(b)))).resolves.toBeUndefined();
+  });
+
+  it('remembers a jti for the whole acceptance window (max age + tolerance)', async () => {
+    let now = NOW;
+    const cache = new MemoryReplayCache(1000, () => now);
+    const v = verifier({ replayCache: cache, now: () => now });
+    const proof = await makeProof();
+    const jkt = await v.verify(input(proof));
+    await v.consume(proof, jkt);
+    now = NOW + (MAX_AGE + TOLERANCE) * 1000 - 1;
+    await expectInvalid(v.consume(proof, jkt), /used before/);
+  });
+
+  it('works with an asynchronous replay cache', async () => {
+    const seen = new Set<string>();
+    const v = verifier({
+      replayCache: {
+        remember: async (key) => {
+          if (seen.has(key)) return false;
+          seen.add(key);
+          return true;
+        },
+      },
+    });
+    const proof = await makeProof();
+    const jkt = await v.verify(input(proof));
+    await v.consume(proof, jkt);
+    expect([...seen]).toEqual([`${jkt}:${JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString()).jti}`]);
+    await expectInvalid(v.consume(proof, jkt), /used before/);
+  });
+});
+
+describe('createDpopVerifier: server nonces', () => {
+  const nonces = () => createNonceSource({ secret: 'nonce-secret-for-tests', now: () => NOW });
+
+  it('asks for a nonce when the proof has none, carrying the current one', async () => {
+    const source = nonces();
+    const error = await rejection(verifier({ nonces: source }).verify(input(await makeProof())));
+    expect(error.reason).toBe('use_dpop_nonce');
+    expect(error.oauthError).toBe('use_dpop_nonce');
+    expect(error.scheme).toBe('DPoP');
+    expect(error.status).toBe(401);
+    expect(error.nonce).toBe(source.current());
+    expect(error.message).toMatch(/DPoP nonce is required/);
+  });
+
+  it('asks again for a wrong nonce', async () => {
+    const source = nonces();
+    const error = await rejection(verifier({ nonces: source }).verify(input(await makeProof({ claims: { nonce: 'stale' } }))));
+    expect(error.reason).toBe('use_dpop_nonce');
+    expect(error.nonce).toBe(source.current());
+  });
+
+  it('accepts the nonce it handed out', async () => {
+    const source = nonces();
+    const proof = await makeProof({ claims: { nonce: source.current() } });
+    expect(await verifier({ nonces: source }).verify(input(proof))).toBe(await calculateJwkThumbprint(es256.jwk));
+  });
+
+  it('checks the proof itself before the nonce', async () => {
+    await expectInvalid(verifier({ nonces: nonces() }).verify(input(await makeProof({ claims: { htm: 'GET' } }))), 'the DPoP proof htm must be "POST"');
+  });
+
+  it('without a nonce source, a nonce claim is ignored', async () => {
+    await expect(verifier().verify(input(await makeProof({ claims: { nonce: 'whatever' } })))).resolves.toBeTypeOf('string');
+  });
+});
