@@ -11,6 +11,9 @@
 //   npm run bench -- --profile         one RS256 c=64 run under `node --cpu-prof`, summarised
 //   npm run bench -- --json FILE       also write the raw figures as JSON
 //   npm run bench -- --seconds N       target length of each measured run (default 8, max 25)
+//   npm run bench -- --only 'RS256 c64,ES256 c64' --skip-stages   a subset, without the in-process stage costs
+// The service inherits this process's environment (REGISTRY_TOKEN_* removed), so e.g.
+// `MALLOC_ARENA_MAX=2 npm run bench` or `NODE_OPTIONS=...` reach it.
 //
 // The load generator (autocannon, one thread) and the service share the machine's cores.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -49,6 +52,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     json: { type: 'string' },
     seconds: { type: 'string', default: '8' },
+    only: { type: 'string' },
+    'skip-stages': { type: 'boolean', default: false },
   },
 });
 const RUN_SECONDS = Math.min(25, Math.max(2, Number(args.seconds) || 8));
@@ -661,21 +666,29 @@ async function main(): Promise<number> {
       return result.errors + result.timeouts + result.non2xx === 0 ? 0 : 1;
     }
 
-    log('measuring stage costs in-process');
-    const stageMachine = machineCpu();
-    const stageSelf = process.cpuUsage();
-    const stageStarted = performance.now();
-    const costs = await stageCosts(base, authority, clients[0]!, keys);
-    const stageSelfSeconds = (process.cpuUsage(stageSelf).user + process.cpuUsage(stageSelf).system) / 1e6;
-    const stageOtherPercent = round((100 * Math.max(0, machineCpu().busy - stageMachine.busy - stageSelfSeconds)) / ((performance.now() - stageStarted) / 1000));
+    let costs: StageCosts | undefined;
+    let stageOtherPercent = 0;
+    if (!args['skip-stages']) {
+      log('measuring stage costs in-process');
+      const stageMachine = machineCpu();
+      const stageSelf = process.cpuUsage();
+      const stageStarted = performance.now();
+      costs = await stageCosts(base, authority, clients[0]!, keys);
+      const used = process.cpuUsage(stageSelf);
+      const stageSelfSeconds = (used.user + used.system) / 1e6;
+      stageOtherPercent = round((100 * Math.max(0, machineCpu().busy - stageMachine.busy - stageSelfSeconds)) / ((performance.now() - stageStarted) / 1000));
+    }
 
-    const scenarios: Scenario[] = [
+    const all: Scenario[] = [
       { name: 'RS256 c1', alg: 'RS256', connections: 1, ledger: 'disk' },
       { name: 'RS256 c16', alg: 'RS256', connections: 16, ledger: 'disk' },
       { name: 'RS256 c64', alg: 'RS256', connections: 64, ledger: 'disk' },
       { name: 'ES256 c64', alg: 'ES256', connections: 64, ledger: 'disk' },
       { name: 'RS256 c64 tmpfs', alg: 'RS256', connections: 64, ledger: 'tmpfs' },
     ];
+    const only = args.only?.split(',').map((name) => name.trim());
+    const scenarios = only === undefined ? all : all.filter((s) => only.includes(s.name));
+    if (scenarios.length === 0) throw new Error(`--only matches none of: ${all.map((s) => s.name).join(', ')}`);
     const results: ScenarioResult[] = [];
     for (const scenario of scenarios) results.push(await runScenario(base, authority, clients, keys, scenario));
 
@@ -694,10 +707,9 @@ async function main(): Promise<number> {
       'record durable, queueing for the group included); quantiles interpolated in buckets.',
       `Proof generation in the bench process: ~${results[0]?.proofsPerSecond ?? '?'} ES256 proofs/s (before each run, not during it).`,
       '',
-      stageTable(costs),
-      '',
-      `Other processes used ${stageOtherPercent} % CPU (of ${availableParallelism() * 100} %) while the stage costs were measured.`,
-      '',
+      ...(costs === undefined
+        ? []
+        : [stageTable(costs), '', `Other processes used ${stageOtherPercent} % CPU (of ${availableParallelism() * 100} %) while the stage costs were measured.`, '']),
       `bench wall time: ${round((performance.now() - wallStarted) / 1000)} s`,
       failures.length === 0 ? 'all runs: 0 errors, 0 non-2xx, ledger lines == 200s, chain verified' : `FAILED: ${failures.map((f) => f.scenario.name).join(', ')}`,
       '',

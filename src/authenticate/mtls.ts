@@ -44,7 +44,8 @@ export function forwardedCertificate(headers: Record<string, string | string[] |
   const envoy = one('x-forwarded-client-cert');
   if (envoy !== undefined) {
     // The last element is the one added by the proxy closest to us.
-    const last = envoy.split(',').pop() ?? '';
+    // Elements are comma-separated, but quoted values (Subject="CN=a,O=b") hold commas too.
+    const last = envoy.match(/(?:[^,"]|"[^"]*")+/g)?.pop() ?? '';
     const match = /(?:^|;)Cert="([^"]+)"/.exec(last);
     return match === null ? undefined : pemToDer(urlDecoded(match[1]!));
   }

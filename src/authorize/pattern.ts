@@ -41,7 +41,8 @@ function compileSegment(segment: string, groups: Placeholder[]): string {
 
 export function compilePattern(source: string): CompiledPattern {
   if (source.includes('***')) throw new TypeError('"***" is not a pattern; use * or **');
-  const segments = source.split('/');
+  // `**/**` means no more than `**`: collapse runs so the compiled form stays simple.
+  const segments = source.split('/').filter((segment, i, all) => !(segment === '**' && all[i - 1] === '**'));
   const groups: Placeholder[] = [];
   let regex = '';
   segments.forEach((segment, index) => {

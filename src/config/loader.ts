@@ -62,7 +62,9 @@ export function parseConfig(document: unknown): Config {
 
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
-  const path = options.path ?? env[`${ENV_PREFIX}CONFIG`];
+  // Case-insensitive like every other REGISTRY_TOKEN_* name.
+  const configName = Object.keys(env).find((name) => name.toUpperCase() === `${ENV_PREFIX}CONFIG`);
+  const path = options.path ?? (configName === undefined ? undefined : env[configName]);
   const document = path === undefined ? {} : readConfigFile(path);
   return parseConfig(applyEnvOverrides(document, env, ENV_PREFIX));
 }

@@ -79,7 +79,7 @@ const signingSchema = z.strictObject({
   algorithm: z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512']).optional(),
   lifetimeSeconds: z
     .number()
-    .int('must be a whole number of seconds')
+    .int('must be a whole number of seconds from 60 to 3600')
     .min(60, 'must be at least 60 (clients refuse shorter tokens)')
     .max(3600, 'must be at most 3600 (registry tokens are short-lived)')
     .default(300),

@@ -46,18 +46,22 @@ function fromPkcs12(der: Buffer, password: string | undefined): { key: KeyObject
   const bags = (type: string): forge.pkcs12.Bag[] => p12.getBags({ bagType: type })[type] ?? [];
   const oids = forge.pki.oids as Record<string, string>;
   const keyBags = [...bags(oids.pkcs8ShroudedKeyBag!), ...bags(oids.keyBag!)];
-  const keyBag = keyBags.find((bag) => bag.key !== undefined || bag.asn1 !== undefined);
+  // forge leaves `key`/`cert` null (not undefined) for material it does not model (EC).
+  const keyBag = keyBags.find((bag) => bag.key != null || bag.asn1 !== undefined);
   if (keyBag === undefined) throw new ConfigError(['signing.keyPath: the PKCS#12 file holds no private key']);
   // forge only models RSA keys; for others, re-wrap the raw PKCS#8 structure it kept.
   const pkcs8Der =
-    keyBag.key !== undefined
+    keyBag.key != null
       ? forge.asn1.toDer(forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(keyBag.key))).getBytes()
       : forge.asn1.toDer(keyBag.asn1!).getBytes();
   const key = createPrivateKey({ key: Buffer.from(pkcs8Der, 'binary'), format: 'der', type: 'pkcs8' });
   const certBags = bags(oids.certBag!);
   const certificates = certBags
-    .filter((bag) => bag.cert !== undefined)
-    .map((bag) => Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(bag.cert!)).getBytes(), 'binary').toString('base64'));
+    .filter((bag) => bag.cert != null || bag.asn1 !== undefined)
+    .map((bag) => {
+      const asn1 = bag.cert != null ? forge.pki.certificateToAsn1(bag.cert) : bag.asn1!;
+      return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary').toString('base64');
+    });
   return { key, certificates };
 }
 

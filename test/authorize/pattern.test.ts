@@ -82,6 +82,15 @@ describe('compilePattern: wildcards and literals', () => {
     expect(compilePattern(pattern).matches(name, none)).toBe(expected);
   });
 
+  it('"**/**" (and "a/**/**/b") match like one "**"', () => {
+    for (const name of ['a', 'a/b', 'a/b/c']) {
+      expect(compilePattern('**/**').matches(name, none)).toBe(compilePattern('**').matches(name, none));
+    }
+    for (const name of ['a/b', 'a/x/b', 'a/x/y/b', 'a', 'b']) {
+      expect(compilePattern('a/**/**/b').matches(name, none)).toBe(compilePattern('a/**/b').matches(name, none));
+    }
+  });
+
   it('keeps its source', () => {
     expect(compilePattern('team/**').source).toBe('team/**');
   });

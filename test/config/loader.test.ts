@@ -163,7 +163,7 @@ describe('parseConfig: every problem names its key', () => {
     ['a misspelt key', (d) => (d.signing.lifetime = 120), ['signing.lifetime: unknown key']],
     ['lifetimeSeconds 30', (d) => (d.signing.lifetimeSeconds = 30), ['signing.lifetimeSeconds: must be at least 60 (clients refuse shorter tokens)']],
     ['lifetimeSeconds 7200', (d) => (d.signing.lifetimeSeconds = 7200), ['signing.lifetimeSeconds: must be at most 3600 (registry tokens are short-lived)']],
-    ['lifetimeSeconds 90.5', (d) => (d.signing.lifetimeSeconds = 90.5), ['signing.lifetimeSeconds: must be a whole number of seconds']],
+    ['lifetimeSeconds 90.5', (d) => (d.signing.lifetimeSeconds = 90.5), ['signing.lifetimeSeconds: must be a whole number of seconds from 60 to 3600']],
     ['lifetimeSeconds as a string', (d) => (d.signing.lifetimeSeconds = '300'), [/^signing\.lifetimeSeconds: .*expected number/]],
     ['port out of range', (d) => (d.server = { port: 70000 }), [/^server\.port: /]],
     ['a bad action in a plan rule', (d) => (d.plans = { team: [{ repository: 'team/**', actions: ['pull', 'fly'] }] }), ['plans.team[0].actions[1]: must be one of pull, push, delete, *']],

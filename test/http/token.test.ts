@@ -534,12 +534,6 @@ describe('GET /token: DPoP proof checks', () => {
 describe('GET /token: OpTok checks', () => {
   const tokenError = { status: 401, code: 'invalid_token', challenge: { scheme: 'DPoP', error: 'invalid_token' } } as const;
 
-  it('an expired OpTok is refused', async () => {
-    await sleep(Math.max(0, expiredTokAt + 2200 - Date.now()));
-    const { detail } = await expectRejected(await exchange({ target: short, token: expiredTok }), tokenError);
-    expect(detail).toMatch(/expired/);
-  });
-
   it('an OpTok of another Authority is refused (unknown key; wrong iss where the key is trusted)', async () => {
     const foreign = await short.authority.tokenWithDpop('team-dpop', keys['team-dpop']);
     const unknownKey = await expectRejected(await exchange({ token: foreign }), tokenError);
@@ -615,6 +609,19 @@ describe('GET /token: OpTok checks', () => {
 
     const sent = await exchange({ target: lenient, token: unboundTok, scheme: 'Bearer', proof: null, params: { scope: ['repository:team/app:pull'] } });
     await expectIssued(sent, [ok('team/app', ['pull'])], { subject: 'unbound', binding: { method: 'none' }, plan: 'team' });
+  });
+});
+
+// Last but one, so that the 1 s OpTok has long expired by now and the suite hardly waits.
+describe('GET /token: an expired OpTok', () => {
+  it('an expired OpTok is refused', async () => {
+    await sleep(Math.max(0, expiredTokAt + 2200 - Date.now()));
+    const { detail } = await expectRejected(await exchange({ target: short, token: expiredTok }), {
+      status: 401,
+      code: 'invalid_token',
+      challenge: { scheme: 'DPoP', error: 'invalid_token' },
+    });
+    expect(detail).toMatch(/expired/);
   });
 });
 
