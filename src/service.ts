@@ -121,7 +121,15 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
 
   const onDecision = (event: DecisionEvent) => {
     const { record } = event;
-    const labels = { service: record.service ?? 'none', plan: record.plan !== undefined && config.plans[record.plan] !== undefined ? record.plan : 'none' };
+    // Label values a caller can choose are kept only when they are known to be legitimate:
+    // an allowed service, or (when any is allowed) one asked for by an authenticated caller.
+    const allowed = config.registry.allowedServices;
+    const knownService =
+      record.service !== undefined && (allowed.length > 0 ? allowed.includes(record.service) : record.subject !== undefined);
+    const labels = {
+      service: record.service === undefined ? 'none' : knownService ? record.service : 'other',
+      plan: record.plan !== undefined && config.plans[record.plan] !== undefined ? record.plan : 'none',
+    };
     if (event.outcome === 'issued') metrics.issued(labels);
     else metrics.rejected({ ...labels, reason: event.reason ?? 'server_error' });
     metrics.tokenDuration(event.durationSeconds, { outcome: event.outcome });

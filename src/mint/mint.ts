@@ -24,7 +24,9 @@ export function createMinter(options: { key: SigningKey; issuer: string; lifetim
   };
   return {
     async mint({ subject, service, access }) {
-      const now = Math.floor(clock().getTime() / 1000);
+      const issuedAt = clock();
+      // The registry wants integer times; the record and `issued_at` keep the exact moment.
+      const now = Math.floor(issuedAt.getTime() / 1000);
       const jti = newTokenId();
       const token = await new SignJWT({ access })
         .setProtectedHeader(header)
@@ -39,7 +41,7 @@ export function createMinter(options: { key: SigningKey; issuer: string; lifetim
       return {
         token,
         jti,
-        issuedAt: new Date(now * 1000),
+        issuedAt,
         expiresAt: new Date((now + lifetimeSeconds) * 1000),
         expiresIn: lifetimeSeconds,
       };

@@ -171,7 +171,8 @@ describe('metrics, JWKS and the decision log after known traffic', () => {
         `registry_token_rejected_total{service="${SERVICE}",plan="team",reason="plan_denied"} 2`,
         `registry_token_rejected_total{service="${SERVICE}",plan="none",reason="invalid_dpop_proof"} 1`,
         `registry_token_rejected_total{service="${SERVICE}",plan="team",reason="license_revoked"} 1`,
-        'registry_token_rejected_total{service="evil.example",plan="none",reason="service_not_allowed"} 1',
+        // A service name the caller chose but nobody allowed never becomes a label value.
+        'registry_token_rejected_total{service="other",plan="none",reason="service_not_allowed"} 1',
       ].sort(),
     );
     expect(samples(res.body, 'registry_token_request_duration_seconds_count').sort()).toEqual(
