@@ -13,6 +13,7 @@
 //   npm run bench -- --seconds N       target length of each measured run (default 8, max 25)
 //   npm run bench -- --only 'RS256 c64,ES256 c64' --skip-stages   a subset, without the in-process stage costs
 //   npm run bench -- --keep            keep the work directory (configs, service logs, ledgers)
+//   npm run bench -- --node-arg=--max-semi-space-size=4   extra node flags for the service process
 // The service inherits this process's environment (REGISTRY_TOKEN_* removed), so e.g.
 // `MALLOC_ARENA_MAX=2 npm run bench` or `NODE_OPTIONS=...` reach it.
 //
@@ -56,6 +57,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'skip-stages': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'node-arg': { type: 'string', multiple: true, default: [] },
   },
 });
 const RUN_SECONDS = Math.min(25, Math.max(2, Number(args.seconds) || 8));
@@ -404,7 +406,10 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, dump(serviceConfig(authority, port, keys[scenario.alg], ledgerDir)));
   const profileDir = join(dir, 'profile');
-  const service = await startService(configPath, port, join(dir, 'service.log'), scenario.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const service = await startService(configPath, port, join(dir, 'service.log'), [
+    ...(args['node-arg'] ?? []),
+    ...(scenario.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+  ]);
   const htu = `${service.url}/token`;
   const startMemory = memoryOf(service.pid);
   try {

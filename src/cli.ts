@@ -74,9 +74,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'check-config': {
       const config = loadConfig({ path: values.config });
-      const { compilePlans } = await import('./authorize/plans.ts');
       const { loadSigningKey } = await import('./mint/signing-key.ts');
-      compilePlans(config.plans, config.defaultPlan);
       const key = loadSigningKey(config.signing);
       process.stdout.write(`${JSON.stringify(masked(config), null, 2)}\n`);
       process.stderr.write(`configuration is valid; signing key ${key.algorithm} kid ${key.keyId}\n`);

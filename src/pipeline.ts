@@ -19,10 +19,10 @@ export interface RequestContext {
 
 export interface TokenRequest {
   readonly credentials: Credentials;
-  readonly service: string | undefined;
-  /** Raw `scope` query values. */
+  /** Raw query values: every one, so that a repeated parameter is refused and recorded here. */
+  readonly service: readonly string[];
   readonly scopes: readonly string[];
-  readonly clientId: string | undefined;
+  readonly clientId: readonly string[];
   readonly context: RequestContext;
 }
 
@@ -60,8 +60,13 @@ export interface Pipeline {
   authenticateAdmin(credentials: Credentials): Promise<Principal>;
 }
 
-function single(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new InvalidRequestError('invalid_request', `the ${name} parameter is required`);
+function single(values: readonly string[], name: string, required: boolean): string | undefined {
+  if (values.length > 1) throw new InvalidRequestError('invalid_request', `the ${name} parameter must appear at most once`);
+  const value = values[0];
+  if (value === undefined || value === '') {
+    if (required) throw new InvalidRequestError('invalid_request', `the ${name} parameter is required`);
+    return undefined;
+  }
   if (value.length > 255) throw new InvalidRequestError('invalid_request', `the ${name} parameter is too long`);
   return value;
 }
@@ -78,7 +83,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       let ledgerSeconds: number | undefined;
       const base = {
         requestedScopes: request.scopes.slice(0, 64).map((s) => s.slice(0, 512)),
-        service: request.service?.slice(0, 255),
+        service: request.service[0]?.slice(0, 255),
         remoteAddress: request.context.remoteAddress,
         userAgent: request.context.userAgent?.slice(0, 256),
         requestId: request.context.requestId,
@@ -86,7 +91,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const describe = (): Omit<IssuanceRecord, 'jti' | 'outcome' | 'issuedAt'> => ({
         ...base,
         subject: principal?.subject,
-        clientId: principal?.clientId ?? request.clientId?.slice(0, 255),
+        clientId: principal?.clientId ?? request.clientId[0]?.slice(0, 255),
         tenant: principal?.tenant,
         plan: decision?.plan ?? principal?.plan,
         license: principal?.license,
@@ -97,7 +102,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const elapsed = () => (performance.now() - started) / 1000;
 
       try {
-        const service = single(request.service, 'service');
+        const service = single(request.service, 'service', true)!;
+        single(request.clientId, 'client_id', false);
         if (allowed.size > 0 && !allowed.has(service)) {
           throw new InvalidRequestError('service_not_allowed', `service "${service}" is not served by this token service`);
         }

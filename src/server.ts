@@ -1,8 +1,9 @@
 // Runs the service as a process: listen, reload on SIGHUP (or --watch), and shut down
 // gracefully on SIGTERM/SIGINT: stop accepting, finish in-flight exchanges, flush the ledger.
 import { watch } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import Fastify from 'fastify';
-import { loadConfig } from './config/loader.ts';
+import { configPathFromEnv, loadConfig } from './config/loader.ts';
 import type { Config } from './config/schema.ts';
 import { ConfigError } from './domain/errors.ts';
 import { createService, localUrl, type Service } from './service.ts';
@@ -72,9 +73,14 @@ export async function serve(options: ServeOptions): Promise<number> {
     }
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
-  if (options.watch && options.configPath !== undefined) {
+  const watched = options.configPath ?? configPathFromEnv();
+  if (options.watch && watched !== undefined) {
+    // Watch the directory, not the file: editors, `sed -i` and Kubernetes ConfigMaps replace
+    // the file (a new inode), after which a watch on the file itself hears nothing more.
     let timer: NodeJS.Timeout | undefined;
-    watch(options.configPath, () => {
+    const name = basename(watched);
+    watch(dirname(resolve(watched)), (_event, changed) => {
+      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
       clearTimeout(timer);
       timer = setTimeout(() => reload('file changed'), 200);
     }).unref();

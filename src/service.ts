@@ -47,14 +47,6 @@ export interface Service {
   close(): Promise<void>;
 }
 
-function compile(config: Config) {
-  try {
-    return compilePlans(config.plans, config.defaultPlan);
-  } catch (error) {
-    throw new ConfigError([(error as Error).message]);
-  }
-}
-
 export function localUrl(config: Config, port: number): string {
   const wildcard = ['0.0.0.0', '::', '[::]'].includes(config.server.host);
   const host = wildcard ? '127.0.0.1' : config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -108,7 +100,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const authenticator = createAuthenticator({ accessTokens, dpop, claims: authority.claims, senderConstraint: authority.senderConstraint });
 
   const revocations = new RevocationSet(config.revokedLicenses);
-  const authorizer = createAuthorizer(compile(config), revocations);
+  const authorizer = createAuthorizer(compilePlans(config.plans, config.defaultPlan), revocations);
   const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock }));
 
   // Other replicas revoke through the shared store: polling it brings their changes here within seconds.
@@ -119,6 +111,8 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   });
   const refreshRevocations = () => revocationWatch.refresh();
 
+  // Only configured plan names become label values; a reload may add some.
+  let planNames = new Set(Object.keys(config.plans));
   const onDecision = (event: DecisionEvent) => {
     const { record } = event;
     // Label values a caller can choose are kept only when they are known to be legitimate:
@@ -128,7 +122,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       record.service !== undefined && (allowed.length > 0 ? allowed.includes(record.service) : record.subject !== undefined);
     const labels = {
       service: record.service === undefined ? 'none' : knownService ? record.service : 'other',
-      plan: record.plan !== undefined && config.plans[record.plan] !== undefined ? record.plan : 'none',
+      plan: record.plan !== undefined && planNames.has(record.plan) ? record.plan : 'none',
     };
     if (event.outcome === 'issued') metrics.issued(labels);
     else metrics.rejected({ ...labels, reason: event.reason ?? 'server_error' });
@@ -206,8 +200,9 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     pipeline,
     authorizer,
     reload(next) {
-      const catalogue = compile(next);
+      const catalogue = compilePlans(next.plans, next.defaultPlan);
       authorizer.replaceCatalogue(catalogue);
+      planNames = new Set(Object.keys(next.plans));
       revocations.setConfigured(next.revokedLicenses);
     },
     refreshRevocations,

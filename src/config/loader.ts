@@ -60,11 +60,15 @@ export function parseConfig(document: unknown): Config {
   return result.data;
 }
 
+/** REGISTRY_TOKEN_CONFIG, case-insensitive like every other REGISTRY_TOKEN_* name. */
+export function configPathFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const name = Object.keys(env).find((key) => key.toUpperCase() === `${ENV_PREFIX}CONFIG`);
+  return name === undefined ? undefined : env[name];
+}
+
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
-  // Case-insensitive like every other REGISTRY_TOKEN_* name.
-  const configName = Object.keys(env).find((name) => name.toUpperCase() === `${ENV_PREFIX}CONFIG`);
-  const path = options.path ?? (configName === undefined ? undefined : env[configName]);
+  const path = options.path ?? configPathFromEnv(env);
   const document = path === undefined ? {} : readConfigFile(path);
   return parseConfig(applyEnvOverrides(document, env, ENV_PREFIX));
 }

@@ -1,6 +1,7 @@
 // The configuration schema is the configuration type: one zod schema, validated once at
 // start-up. Defaults live here and nowhere else; docs/configuration.md mirrors this file.
 import { z } from 'zod';
+import { compilePattern } from '../authorize/pattern.ts';
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 const port = z.number().int().min(0).max(65535);
@@ -147,6 +148,17 @@ export const configSchema = z
   .superRefine((config, ctx) => {
     if (config.defaultPlan !== undefined && !(config.defaultPlan in config.plans)) {
       ctx.addIssue({ code: 'custom', path: ['defaultPlan'], message: `names plan "${config.defaultPlan}", which is not defined under plans` });
+    }
+    // Patterns are compiled here too, so a bad one is reported with the rest at load time.
+    for (const [plan, rules] of Object.entries(config.plans)) {
+      rules.forEach((rule, index) => {
+        if (rule.repository === undefined) return;
+        try {
+          compilePattern(rule.repository);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', path: ['plans', plan, index, 'repository'], message: (error as Error).message });
+        }
+      });
     }
     if (config.ledger.driver === 'mongodb' && config.ledger.mongodb === undefined) {
       ctx.addIssue({ code: 'custom', path: ['ledger', 'mongodb'], message: 'is required when ledger.driver is mongodb' });

@@ -49,6 +49,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Tokens, audit records and revocation lists must never sit in a cache; routes that
+    // serve public, cacheable data (the JWKS) say so themselves.
+    reply.header('cache-control', 'no-store');
   });
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close');

@@ -167,6 +167,8 @@ describe('parseConfig: every problem names its key', () => {
     ['lifetimeSeconds as a string', (d) => (d.signing.lifetimeSeconds = '300'), [/^signing\.lifetimeSeconds: .*expected number/]],
     ['port out of range', (d) => (d.server = { port: 70000 }), [/^server\.port: /]],
     ['a bad action in a plan rule', (d) => (d.plans = { team: [{ repository: 'team/**', actions: ['pull', 'fly'] }] }), ['plans.team[0].actions[1]: must be one of pull, push, delete, *']],
+    ['a bad repository pattern', (d) => (d.plans = { team: [{ repository: 'a**b' }] }), ['plans.team[0].repository: "**" must be a whole segment in "a**b"']],
+    ['an unknown placeholder', (d) => (d.plans = { team: [{ repository: 'x/{user}/**' }] }), [/^plans\.team\[0\]\.repository: unknown placeholder \{user\}/]],
     ['no actions in a plan rule', (d) => (d.plans = { team: [{ repository: 'team/**', actions: [] }] }), [/^plans\.team\[0\]\.actions: /]],
     [
       'a rule with both repository and registry',

@@ -1,7 +1,7 @@
 // The service as a real process: bad configuration, SIGTERM with exchanges in flight,
 // SIGHUP reload, and SIGKILL under load (no token the clients received lacks its record).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,6 +100,25 @@ describe('signals', () => {
     service.child.kill('SIGHUP');
     await waitFor(() => service.output().includes('configuration reload refused'));
     expect((await exchange(service, 'repository:extra/app:pull')).status).toBe(200);
+    expect(await service.stop('SIGTERM')).toBe(0);
+  });
+});
+
+describe('serve --watch', () => {
+  it('reloads when the file is replaced (rename over it, as editors and ConfigMaps do), twice', async () => {
+    const port = await freePort();
+    const config = baseConfig(authority, join(dir, 'watch'));
+    config.server = { host: '127.0.0.1', port };
+    const configPath = writeConfig(join(dir, 'watch.yaml'), config);
+    const service = await startServiceProcess(configPath, port, {}, ['--watch']);
+    const plans = config.plans as Record<string, unknown[]>;
+    for (const [round, repository] of [[1, 'first/**'], [2, 'second/**']] as const) {
+      plans.team = [...(plans.team ?? []), { repository }];
+      writeConfig(`${configPath}.new`, config);
+      renameSync(`${configPath}.new`, configPath);
+      await waitFor(() => service.output().split('configuration reloaded').length > round);
+      expect((await exchange(service, `repository:${repository.replace('**', 'app')}:pull`)).status).toBe(200);
+    }
     expect(await service.stop('SIGTERM')).toBe(0);
   });
 });
