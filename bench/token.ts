@@ -14,13 +14,16 @@
 //   npm run bench -- --only 'RS256 c64,ES256 c64' --skip-stages   a subset, without the in-process stage costs
 //   npm run bench -- --keep            keep the work directory (configs, service logs, ledgers)
 //   npm run bench -- --node-arg=--max-semi-space-size=4   extra node flags for the service process
+//   npm run bench -- --log-level warn  telemetry.logLevel of the service (default info: one line per decision)
+//   npm run bench -- --dist            compile src/ with tsc into the work dir and run `node dist/cli.js`
+//                                      (what the container runs) instead of `node src/cli.ts`
 // The service inherits this process's environment (REGISTRY_TOKEN_* removed), so e.g.
 // `MALLOC_ARENA_MAX=2 npm run bench` or `NODE_OPTIONS=...` reach it.
 //
 // The load generator (autocannon, one thread) and the service share the machine's cores.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID, type webcrypto } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -39,7 +42,10 @@ import { openFileLedger } from '../src/record/file.ts';
 import type { IssuanceRecord } from '../src/record/ledger.ts';
 import { formatSummary, summariseFile } from './cpu-profile.ts';
 
+const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
+/** The CLI the service runs from: src/cli.ts, or the compiled one with --dist. */
+let serviceCli = CLI;
 const SAMPLE_KEY = new URL('../etc/registry-signing-sample.pem', import.meta.url).pathname;
 const SAMPLE_CERT = new URL('../etc/registry-signing-sample.crt', import.meta.url).pathname;
 const AUDIENCE = 'registry-token';
@@ -58,6 +64,8 @@ const { values: args } = parseArgs({
     'skip-stages': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
+    dist: { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'info' },
   },
 });
 const RUN_SECONDS = Math.min(25, Math.max(2, Number(args.seconds) || 8));
@@ -202,7 +210,7 @@ interface ServiceProcess {
 async function startService(configPath: string, port: number, logPath: string, nodeArgs: string[] = []): Promise<ServiceProcess> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toUpperCase().startsWith('REGISTRY_TOKEN_')));
   const out = openSync(logPath, 'a');
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configPath], { env, stdio: ['ignore', out, out] });
+  const child = spawn(process.execPath, [...nodeArgs, serviceCli, 'serve', '--config', configPath], { env, stdio: ['ignore', out, out] });
   closeSync(out);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const url = `http://127.0.0.1:${port}`;
@@ -247,8 +255,8 @@ function serviceConfig(authority: DevAuthority, port: number, signing: { keyPath
     },
     defaultPlan: 'community',
     ledger: { driver: 'file', path: ledgerPath },
-    // The production default: one decision line per exchange.
-    telemetry: { logLevel: 'info' },
+    // info, the production default, writes one decision line per exchange.
+    telemetry: { logLevel: args['log-level'] },
   };
 }
 
@@ -670,6 +678,19 @@ async function main(): Promise<number> {
   const esCert = join(base, 'es256.crt');
   execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', esKey], { stdio: 'ignore' });
   execFileSync('openssl', ['req', '-new', '-x509', '-key', esKey, '-subj', '/CN=registry-token-bench', '-days', '2', '-out', esCert], { stdio: 'ignore' });
+  if (args.dist) {
+    // What the container image runs: tsc's output, no type stripping at start-up.
+    const out = join(base, 'dist');
+    log('compiling src/ with tsc -p tsconfig.build.json');
+    try {
+      execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out, '--sourceMap', 'false'], { cwd: ROOT, stdio: 'ignore' });
+    } catch {
+      // tsc still emits on type errors; only a missing cli.js is fatal.
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(base, 'node_modules'));
+    serviceCli = join(out, 'cli.js');
+    readFileSync(serviceCli);
+  }
   const keys: Keys = { RS256: { keyPath: SAMPLE_KEY, certificatePath: SAMPLE_CERT }, ES256: { keyPath: esKey, certificatePath: esCert } };
 
   const devClients: DevClient[] = Array.from({ length: CLIENT_COUNT }, (_, i) => ({
@@ -725,7 +746,7 @@ async function main(): Promise<number> {
     const failures = results.filter(
       (r) => r.errors + r.timeouts + r.non2xx > 0 || r.ledger.lines !== r.ok2xxTotal || r.ledger.issued !== r.ok2xxTotal || !r.ledger.chainOk,
     );
-    const machine = `Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), ${new Date().toISOString()}`;
+    const machine = `Node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), service ${args.dist ? 'node dist/cli.js (tsc output)' : 'node src/cli.ts'}, ${new Date().toISOString()}`;
     const report = [
       '',
       `## registry-token GET /token benchmark (${machine})`,

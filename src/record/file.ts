@@ -15,7 +15,7 @@ import { GroupCommitter } from './group-commit.ts';
 import type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, Revocation, RevocationKind } from './ledger.ts';
 import { readLinesBackward } from './lines.ts';
 import { checkLimit, decodeCursor, encodeCursor, matchesQuery } from './query-filter.ts';
-import { pickRecord } from './record-shape.ts';
+import { submitRecord } from './record-shape.ts';
 import { RevocationFile } from './revocation-store.ts';
 import { listSegments, segmentName } from './segments.ts';
 import type { SegmentFile } from './segments.ts';
@@ -143,14 +143,7 @@ export class FileLedger implements Ledger {
   }
 
   append(record: IssuanceRecord): Promise<void> {
-    if (this.#closed) return Promise.reject(ledgerUnavailable('ledger is closed'));
-    let stored: IssuanceRecord;
-    try {
-      stored = pickRecord(record);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#committer.submit(stored);
+    return submitRecord(this.#committer, this.#closed, record);
   }
 
   async #write(batch: readonly IssuanceRecord[]): Promise<void> {

@@ -7,7 +7,7 @@ import type { LedgerLogger } from './deps.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, Revocation, RevocationKind } from './ledger.ts';
 import { checkLimit, decodeCursor, encodeCursor } from './query-filter.ts';
-import { fromStored, pickRecord } from './record-shape.ts';
+import { fromStored, submitRecord } from './record-shape.ts';
 
 export interface MongoLedgerOptions {
   readonly uri: string;
@@ -144,14 +144,7 @@ export class MongoLedger implements Ledger {
   }
 
   append(record: IssuanceRecord): Promise<void> {
-    if (this.#closed) return Promise.reject(ledgerUnavailable('ledger is closed'));
-    let stored: IssuanceRecord;
-    try {
-      stored = pickRecord(record);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#committer.submit(stored);
+    return submitRecord(this.#committer, this.#closed, record);
   }
 
   async #write(batch: readonly IssuanceRecord[]): Promise<void> {

@@ -1,5 +1,7 @@
 // The one place that decides what a stored record holds. Both drivers store exactly these
 // fields in this order, so nothing a caller attaches by mistake (a token, a proof) is kept.
+import { ledgerUnavailable } from './deps.ts';
+import type { GroupCommitter } from './group-commit.ts';
 import type { IssuanceRecord } from './ledger.ts';
 
 const FIELDS = [
@@ -37,4 +39,14 @@ export function fromStored(doc: Record<string, unknown>): IssuanceRecord {
 /** Milliseconds since the epoch of a record's issuedAt. */
 export function issuedAtMs(record: IssuanceRecord): number {
   return Date.parse(record.issuedAt);
+}
+
+/** Both stores' `append`: refuse once closed, keep only the known fields, join the next group. */
+export function submitRecord(committer: GroupCommitter<IssuanceRecord>, closed: boolean, record: IssuanceRecord): Promise<void> {
+  if (closed) return Promise.reject(ledgerUnavailable('ledger is closed'));
+  try {
+    return committer.submit(pickRecord(record));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }

@@ -2,6 +2,7 @@
 // and jose for deliberately broken proofs.
 import { createHash, randomUUID, type webcrypto } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
+import type { Problem } from '../../src/http/errors.ts';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { request as nodeHttpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as nodeHttpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
@@ -216,17 +217,8 @@ export function parseChallenge(header: string | undefined | null): { scheme: str
   return { scheme, params };
 }
 
-export interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  error: string;
-  error_description: string;
-  errors: { code: string; message: string }[];
-  request_id: string;
-}
+/** The problem body the service renders (src/http/errors.ts). */
+export type ProblemBody = Problem;
 
 export interface ExpectedProblem {
   status: number;
