@@ -150,6 +150,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     async authenticateAdmin(credentials) {
       const principal = await authenticator.authenticate(credentials);
       requireScopes(principal, [options.adminScope]);
+      // A revoked (leaked) operator client must not be able to lift its own revocation.
+      authorizer.assertNotRevoked(principal);
       return principal;
     },
   };

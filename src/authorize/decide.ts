@@ -11,6 +11,8 @@ export interface Authorizer {
   decide(principal: Principal, scopes: readonly ResourceScope[]): Decision;
   /** The plan a principal would be judged under (throws as `decide` would). */
   planFor(principal: Pick<Principal, 'plan' | 'scheme'>): string;
+  /** Throws when the subject or the licence is revoked; admin calls are held to it too. */
+  assertNotRevoked(principal: Pick<Principal, 'subject' | 'license' | 'scheme'>): void;
   /** Swapped whole on reload: a request sees either the old or the new catalogue. */
   replaceCatalogue(catalogue: PlanCatalogue): void;
 }
@@ -41,18 +43,23 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
     return plan;
   }
 
+  function assertNotRevoked(principal: Pick<Principal, 'subject' | 'license' | 'scheme'>): void {
+    if (revocations.isSubjectRevoked(principal.subject)) {
+      throw new ForbiddenError('subject_revoked', 'access for this client has been revoked', { scheme: principal.scheme });
+    }
+    if (principal.license !== undefined && revocations.isLicenseRevoked(principal.license)) {
+      throw new ForbiddenError('license_revoked', 'the licence has been revoked', { scheme: principal.scheme });
+    }
+  }
+
   return {
     planFor,
     replaceCatalogue(next) {
       catalogue = next;
     },
+    assertNotRevoked,
     decide(principal, scopes) {
-      if (revocations.isSubjectRevoked(principal.subject)) {
-        throw new ForbiddenError('subject_revoked', 'access for this client has been revoked', { scheme: principal.scheme });
-      }
-      if (principal.license !== undefined && revocations.isLicenseRevoked(principal.license)) {
-        throw new ForbiddenError('license_revoked', 'the licence has been revoked', { scheme: principal.scheme });
-      }
+      assertNotRevoked(principal);
       const plan = planFor(principal);
       const rules = catalogue.plans.get(plan) ?? [];
       // Merge repeated scopes for one resource (cross-repository mounts repeat names).

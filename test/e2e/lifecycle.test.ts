@@ -104,6 +104,20 @@ describe('signals', () => {
   });
 });
 
+describe('telemetry.metricsPort', () => {
+  it('serves /metrics on its own port and not on the main one', async () => {
+    const metricsPort = await freePort();
+    const { service } = await start('metrics-port', (config) => {
+      config.telemetry = { logLevel: 'info', metricsPort };
+    });
+    expect((await exchange(service)).status).toBe(200);
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(scraped).toMatch(/^registry_token_issued_total\{service="registry.localhost",plan="team"\} 1$/m);
+    expect((await fetch(`${service.url}/metrics`)).status).toBe(404);
+    expect(await service.stop('SIGTERM')).toBe(0);
+  });
+});
+
 describe('serve --watch', () => {
   it('reloads when the file is replaced (rename over it, as editors and ConfigMaps do), twice', async () => {
     const port = await freePort();

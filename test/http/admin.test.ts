@@ -190,6 +190,20 @@ describe('runtime revocations', () => {
     expect((await exchange()).status).toBe(200);
   });
 
+  it('a revoked operator client cannot use the admin API, not even to lift its own revocation', async () => {
+    // Revoked by the configuration so that nothing the operator does at run time can undo it.
+    const locked = await startStack({
+      existingAuthority: authority,
+      config: (base) => ({ ...base, revokedLicenses: ['lic-op'] }),
+    });
+    try {
+      await expectProblem(await admin('GET', '/admin/revocations', { target: locked }), { status: 403, code: 'license_revoked', challenge: { scheme: 'DPoP', error: 'access_denied' } });
+      await expectProblem(await admin('DELETE', '/admin/revocations/lic-op', { target: locked }), { status: 403, code: 'license_revoked', challenge: { scheme: 'DPoP', error: 'access_denied' } });
+    } finally {
+      await locked.close();
+    }
+  });
+
   it('a licence named "subjects" is still a licence', async () => {
     const put = await admin('PUT', '/admin/revocations/subjects', { body: { reason: 'odd name' } });
     expect(put.status, put.body).toBe(200);
