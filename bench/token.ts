@@ -5,7 +5,7 @@
 // ledger, pre-generates one unique DPoP proof per request (the service refuses a replayed
 // jti, and a proof is only good for ~60 s, so proofs are made just before each run and each
 // run is kept short), and drives it with autocannon. Everything goes to 127.0.0.1, every run
-// is bounded by a request count and a wall-clock guard, and the whole bench takes ~2 minutes.
+// is bounded by a request count and a wall-clock guard, and the whole bench takes about 80 s.
 //
 //   npm run bench                      all scenarios, markdown table at the end
 //   npm run bench -- --profile         one RS256 c=64 run under `node --cpu-prof`, summarised
@@ -14,6 +14,7 @@
 //   npm run bench -- --only 'RS256 c64,ES256 c64' --skip-stages   a subset, without the in-process stage costs
 //   npm run bench -- --keep            keep the work directory (configs, service logs, ledgers)
 //   npm run bench -- --node-arg=--max-semi-space-size=4   extra node flags for the service process
+//   npm run bench -- --only 'RS256 c64' --connections 128   override the concurrency of the chosen scenarios
 //   npm run bench -- --log-level warn  telemetry.logLevel of the service (default info: one line per decision)
 //   npm run bench -- --dist            compile src/ with tsc into the work dir and run `node dist/cli.js`
 //                                      (what the container runs) instead of `node src/cli.ts`
@@ -66,6 +67,7 @@ const { values: args } = parseArgs({
     'node-arg': { type: 'string', multiple: true, default: [] },
     dist: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
+    connections: { type: 'string' },
   },
 });
 const RUN_SECONDS = Math.min(25, Math.max(2, Number(args.seconds) || 8));
@@ -96,11 +98,17 @@ function memoryOf(pid: number): { peakMiB: number; rssMiB: number } {
   return { peakMiB: kb('VmHWM') / 1024, rssMiB: kb('VmRSS') / 1024 };
 }
 
-/** user+system CPU seconds a process has used so far. */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** user+system CPU seconds a process (or, with `tid`, one of its threads) has used so far. */
+function cpuSecondsOf(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** A thread's scheduler statistics: seconds on a CPU, and seconds runnable but waiting for one. */
+function schedOf(pid: number, tid: number): { run: number; wait: number } {
+  const [run = 0, wait = 0] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+  return { run: run / 1e9, wait: wait / 1e9 };
 }
 
 /** Machine-wide busy and steal CPU seconds so far (all cores), from /proc/stat. */
@@ -128,6 +136,15 @@ async function waitForQuiet(limitPercent = 20, maxMs = 20_000): Promise<number> 
       return other;
     }
     log(`waiting for a quieter machine (${round(other)} % CPU used by other processes)`);
+  }
+}
+
+/** A fresh directory on tmpfs (/dev/shm), where fdatasync is free; undefined when there is none. */
+function tmpfsDir(): string | undefined {
+  try {
+    return mkdtempSync('/dev/shm/registry-token-bench-');
+  } catch {
+    return undefined;
   }
 }
 
@@ -243,7 +260,7 @@ async function startService(configPath: string, port: number, logPath: string, n
   };
 }
 
-function serviceConfig(authority: DevAuthority, port: number, signing: { keyPath: string; certificatePath: string }, ledgerPath: string): Record<string, unknown> {
+function serviceConfig(authority: DevAuthority, port: number, signing: { keyPath: string; certificatePath: string }, ledgerPath: string, logLevel: string): Record<string, unknown> {
   return {
     server: { host: '127.0.0.1', port, publicUrl: `http://127.0.0.1:${port}` },
     authority: { issuer: authority.issuer, audiences: [AUDIENCE], clockToleranceSeconds: 5 },
@@ -256,7 +273,7 @@ function serviceConfig(authority: DevAuthority, port: number, signing: { keyPath
     defaultPlan: 'community',
     ledger: { driver: 'file', path: ledgerPath },
     // info, the production default, writes one decision line per exchange.
-    telemetry: { logLevel: args['log-level'] },
+    telemetry: { logLevel },
   };
 }
 
@@ -326,8 +343,23 @@ async function makeItems(clients: readonly BenchClient[], htu: string, count: nu
   return items;
 }
 
-function drive(url: string, connections: number, amount: number, items: readonly Item[]): Promise<Result> {
+interface Run {
+  readonly result: Result;
+  /** Responses counted here (any status). */
+  readonly responses: number;
+  /**
+   * First request to last response, in seconds. autocannon's own `duration` ends at the next
+   * 1 s sampling tick after the last response when `amount` is used, which would understate
+   * short runs' rate by up to a second's worth.
+   */
+  readonly seconds: number;
+}
+
+function drive(url: string, connections: number, amount: number, items: readonly Item[]): Promise<Run> {
   let next = 0;
+  let responses = 0;
+  let last = 0;
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -350,9 +382,13 @@ function drive(url: string, connections: number, amount: number, items: readonly
       (error, result) => {
         clearTimeout(guard);
         if (error) reject(error);
-        else resolve(result);
+        else resolve({ result, responses, seconds: (last - started) / 1000 });
       },
     );
+    instance.on('response', () => {
+      responses++;
+      last = performance.now();
+    });
     const guard = setTimeout(() => {
       log(`run hit the ${MAX_RUN_MS / 1000} s cap; stopping it`);
       instance.stop();
@@ -370,6 +406,8 @@ interface Scenario {
   /** 'disk': the temp dir (same filesystem as a real deployment's var/); 'tmpfs': /dev/shm, where fdatasync costs nothing. */
   readonly ledger: 'disk' | 'tmpfs';
   readonly profile?: boolean;
+  /** telemetry.logLevel for this scenario; default --log-level (info). */
+  readonly logLevel?: string;
 }
 
 interface ScenarioResult {
@@ -388,6 +426,11 @@ interface ScenarioResult {
   readonly peakRssMiB: number;
   readonly rssMiB: number;
   readonly serviceCpuPercent: number;
+  /** The JavaScript (event loop) thread alone. */
+  readonly mainThreadCpuPercent: number;
+  readonly mainThreadMsPerToken: number;
+  /** Time the main thread was ready to run but had no core (the cores were busy with other threads). */
+  readonly mainThreadRunQueuePercent: number;
   readonly cpuMsPerToken: number;
   readonly loadGenCpuPercent: number;
   /** CPU used by everything else on the machine during the run (other sessions' tests, the kernel's flush threads...). */
@@ -409,10 +452,10 @@ interface Keys {
 async function runScenario(base: string, authority: DevAuthority, clients: readonly BenchClient[], keys: Keys, scenario: Scenario): Promise<ScenarioResult> {
   const dir = join(base, scenario.name.replace(/[^a-z0-9]+/gi, '-'));
   mkdirSync(dir, { recursive: true });
-  const ledgerDir = scenario.ledger === 'tmpfs' ? mkdtempSync('/dev/shm/registry-token-bench-') : join(dir, 'ledger');
+  const ledgerDir = scenario.ledger === 'tmpfs' ? tmpfsDir()! : join(dir, 'ledger');
   const port = await freePort();
   const configPath = join(dir, 'config.yaml');
-  writeFileSync(configPath, dump(serviceConfig(authority, port, keys[scenario.alg], ledgerDir)));
+  writeFileSync(configPath, dump(serviceConfig(authority, port, keys[scenario.alg], ledgerDir, scenario.logLevel ?? args['log-level'] ?? 'info')));
   const profileDir = join(dir, 'profile');
   const service = await startService(configPath, port, join(dir, 'service.log'), [
     ...(args['node-arg'] ?? []),
@@ -424,9 +467,9 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
     // Warm-up at the same concurrency: JIT, Authority JWKS fetch, socket set-up; calibrates the run length.
     const warmCount = scenario.connections === 1 ? 400 : 2000;
     const warmItems = await makeItems(clients, htu, warmCount + 2 * scenario.connections + 8);
-    const warm = await drive(service.url, scenario.connections, warmCount, warmItems);
+    const { result: warm, seconds: warmSeconds } = await drive(service.url, scenario.connections, warmCount, warmItems);
     if (warm.errors + warm.timeouts + warm.non2xx > 0) log(`${scenario.name}: warm-up had ${warm.errors} errors, ${warm.timeouts} timeouts, ${warm.non2xx} non-2xx`);
-    const warmRate = warm['2xx'] / Math.max(warm.duration, 0.001);
+    const warmRate = warm['2xx'] / Math.max(warmSeconds, 0.001);
     let amount = Math.round((warmRate * RUN_SECONDS) / scenario.connections) * scenario.connections;
     amount = Math.max(scenario.connections * 10, Math.min(amount, 45_000));
 
@@ -438,14 +481,20 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
 
     const metricsBefore = await scrape(service.url);
     const cpuBefore = cpuSecondsOf(service.pid);
+    // The main thread's id is the process id: the JavaScript thread, where all but the
+    // thread-pool crypto and fs work runs.
+    const mainBefore = cpuSecondsOf(service.pid, service.pid);
+    const schedBefore = schedOf(service.pid, service.pid);
     const loadBefore = process.cpuUsage();
     const machineBefore = machineCpu();
     const started = performance.now();
     log(`${scenario.name}: ${amount} requests at concurrency ${scenario.connections} (warm-up ran ${round(warmRate)} req/s)`);
-    const result = await drive(service.url, scenario.connections, amount, items);
+    const { result, seconds, responses } = await drive(service.url, scenario.connections, amount, items);
     const wall = (performance.now() - started) / 1000;
     const load = process.cpuUsage(loadBefore);
     const cpu = cpuSecondsOf(service.pid) - cpuBefore;
+    const mainCpu = cpuSecondsOf(service.pid, service.pid) - mainBefore;
+    const schedAfter = schedOf(service.pid, service.pid);
     const machineAfter = machineCpu();
     const loadSeconds = (load.user + load.system) / 1e6;
     const otherSeconds = Math.max(0, machineAfter.busy - machineBefore.busy - cpu - loadSeconds);
@@ -476,9 +525,9 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
     const ms = (seconds: number) => round(seconds * 1000, 2);
     return {
       scenario,
-      requests: result['2xx'] + result.non2xx,
-      seconds: result.duration,
-      rps: round((result['2xx'] + result.non2xx) / Math.max(result.duration, 0.001)),
+      requests: responses,
+      seconds: round(seconds, 2),
+      rps: round(responses / Math.max(seconds, 0.001)),
       latency: { p50: result.latency.p50, p97_5: result.latency.p97_5, p99: result.latency.p99, max: result.latency.max, mean: result.latency.mean },
       errors: result.errors,
       timeouts: result.timeouts,
@@ -488,9 +537,13 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
       ledger: { ...counted, chainOk: chain.ok, chainRecords: chain.records },
       peakRssMiB: round(memory.peakMiB, 1),
       rssMiB: round(memory.rssMiB, 1),
-      serviceCpuPercent: round((100 * cpu) / wall),
+      // Over the active window: neither process does anything in autocannon's idle tail.
+      serviceCpuPercent: round((100 * cpu) / Math.max(seconds, 0.001)),
+      mainThreadCpuPercent: round((100 * mainCpu) / Math.max(seconds, 0.001)),
+      mainThreadMsPerToken: round((1000 * mainCpu) / Math.max(result['2xx'], 1), 3),
+      mainThreadRunQueuePercent: round((100 * (schedAfter.wait - schedBefore.wait)) / Math.max(seconds, 0.001)),
       cpuMsPerToken: round((1000 * cpu) / Math.max(result['2xx'], 1), 3),
-      loadGenCpuPercent: round((100 * loadSeconds) / wall),
+      loadGenCpuPercent: round((100 * loadSeconds) / Math.max(seconds, 0.001)),
       otherCpuPercent: round((100 * otherSeconds) / wall),
       stealCpuPercent: round((100 * (machineAfter.steal - machineBefore.steal)) / wall),
       startRssMiB: round(startMemory.rssMiB, 1),
@@ -513,7 +566,7 @@ interface StageCosts {
   mintEs256Us: number;
   opTokVerifyUs: number;
   dpopVerifyUs: number;
-  ledger: { disk: LedgerCost; tmpfs: LedgerCost };
+  ledger: { disk: LedgerCost; tmpfs: LedgerCost | undefined };
 }
 
 interface LedgerCost {
@@ -602,17 +655,17 @@ async function stageCosts(base: string, authority: DevAuthority, client: BenchCl
   const proof = await makeProof(client, htu);
   const dpopVerifyUs = await perCall(4000, () => dpop.verify({ proof, accessToken: client.token, method: 'GET', url: htu }));
 
-  const shm = mkdtempSync('/dev/shm/registry-token-bench-');
+  const shm = tmpfsDir();
   try {
     return {
       mintRs256Us: round(mintRs256Us, 1),
       mintEs256Us: round(mintEs256Us, 1),
       opTokVerifyUs: round(opTokVerifyUs, 1),
       dpopVerifyUs: round(dpopVerifyUs, 1),
-      ledger: { disk: await ledgerCost(join(base, 'ledger-cost')), tmpfs: await ledgerCost(shm) },
+      ledger: { disk: await ledgerCost(join(base, 'ledger-cost')), tmpfs: shm === undefined ? undefined : await ledgerCost(shm) },
     };
   } finally {
-    rmSync(shm, { recursive: true, force: true });
+    if (shm !== undefined) rmSync(shm, { recursive: true, force: true });
   }
 }
 
@@ -621,7 +674,7 @@ async function stageCosts(base: string, authority: DevAuthority, client: BenchCl
 
 function table(results: readonly ScenarioResult[]): string {
   const header = [
-    '| scenario | signing | conc. | ledger | requests | req/s | p50 ms | p97.5 ms | p99 ms | errors / non-2xx | ledger lines (issued) = 200s | chain | service CPU | CPU ms/token | RSS start → peak MiB | ledger wait mean / p99 ms (server) | autocannon CPU | other CPU (steal) |',
+    '| scenario | signing | conc. | ledger | requests / s | req/s | p50 ms | p97.5 ms | p99 ms | errors / non-2xx | ledger lines (issued) = 200s | chain | service CPU (main thread on CPU / waiting for a CPU) | CPU ms/token (main thread) | RSS start → peak MiB | ledger wait mean / p99 ms (server) | autocannon CPU | other CPU (steal) |',
     '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---|---:|---:|',
   ];
   const rows = results.map((r) =>
@@ -629,8 +682,8 @@ function table(results: readonly ScenarioResult[]): string {
       r.scenario.name,
       r.scenario.alg,
       r.scenario.connections,
-      r.scenario.ledger === 'disk' ? 'ext4 + fdatasync' : 'tmpfs',
-      r.requests,
+      `${r.scenario.ledger === 'disk' ? 'ext4 + fdatasync' : 'tmpfs'}${(r.scenario.logLevel ?? args['log-level']) === 'info' ? '' : `, log ${r.scenario.logLevel ?? args['log-level']}`}`,
+      `${r.requests} / ${r.seconds}`,
       r.rps,
       r.latency.p50,
       r.latency.p97_5,
@@ -638,8 +691,8 @@ function table(results: readonly ScenarioResult[]): string {
       `${r.errors + r.timeouts} / ${r.non2xx}`,
       `${r.ledger.lines} (${r.ledger.issued}) ${r.ledger.issued === r.ok2xxTotal && r.ledger.lines === r.ok2xxTotal ? '=' : '≠'} ${r.ok2xxTotal}`,
       r.ledger.chainOk ? `ok (${r.ledger.chainRecords})` : 'BROKEN',
-      `${r.serviceCpuPercent} %`,
-      r.cpuMsPerToken,
+      `${r.serviceCpuPercent} % (${r.mainThreadCpuPercent} % / ${r.mainThreadRunQueuePercent} %)`,
+      `${r.cpuMsPerToken} (${r.mainThreadMsPerToken})`,
       `${r.startRssMiB} → ${r.peakRssMiB}`,
       `${r.ledgerWait.meanMs} / ${r.ledgerWait.p99Ms}`,
       `${r.loadGenCpuPercent} %`,
@@ -652,7 +705,7 @@ function table(results: readonly ScenarioResult[]): string {
 function stageTable(costs: StageCosts): string {
   const perSecond = (us: number) => round(1e6 / us);
   return [
-    '| stage (this process, one at a time) | µs per call | per second, one thread |',
+    '| stage (in the bench process, awaited one call at a time: latency incl. thread-pool hand-offs, not pure CPU) | µs per call | calls/s, one at a time |',
     '|---|---:|---:|',
     `| mint RS256 (sample 2048-bit key, jose SignJWT, x5c header) | ${costs.mintRs256Us} | ${perSecond(costs.mintRs256Us)} |`,
     `| mint ES256 (P-256) | ${costs.mintEs256Us} | ${perSecond(costs.mintEs256Us)} |`,
@@ -660,8 +713,12 @@ function stageTable(costs: StageCosts): string {
     `| DPoP proof verify (ES256, EmbeddedJWK, thumbprint) | ${costs.dpopVerifyUs} | ${perSecond(costs.dpopVerifyUs)} |`,
     `| ledger append, ext4, one at a time (1 fdatasync each) | ${costs.ledger.disk.sequentialUs} | ${perSecond(costs.ledger.disk.sequentialUs)} |`,
     `| ledger append, ext4, 64 in flight (group commit: ${costs.ledger.disk.recordsPerSync} records/fdatasync) | ${costs.ledger.disk.groupedUs} | ${perSecond(costs.ledger.disk.groupedUs)} |`,
-    `| ledger append, tmpfs, one at a time | ${costs.ledger.tmpfs.sequentialUs} | ${perSecond(costs.ledger.tmpfs.sequentialUs)} |`,
-    `| ledger append, tmpfs, 64 in flight (${costs.ledger.tmpfs.recordsPerSync} records/write) | ${costs.ledger.tmpfs.groupedUs} | ${perSecond(costs.ledger.tmpfs.groupedUs)} |`,
+    ...(costs.ledger.tmpfs === undefined
+      ? []
+      : [
+          `| ledger append, tmpfs, one at a time | ${costs.ledger.tmpfs.sequentialUs} | ${perSecond(costs.ledger.tmpfs.sequentialUs)} |`,
+          `| ledger append, tmpfs, 64 in flight (${costs.ledger.tmpfs.recordsPerSync} records/write) | ${costs.ledger.tmpfs.groupedUs} | ${perSecond(costs.ledger.tmpfs.groupedUs)} |`,
+        ]),
   ].join('\n');
 }
 
@@ -736,10 +793,19 @@ async function main(): Promise<number> {
       { name: 'RS256 c64', alg: 'RS256', connections: 64, ledger: 'disk' },
       { name: 'ES256 c64', alg: 'ES256', connections: 64, ledger: 'disk' },
       { name: 'RS256 c64 tmpfs', alg: 'RS256', connections: 64, ledger: 'tmpfs' },
+      // The cost of the per-decision log line (pino with ~140 redaction paths).
+      { name: 'RS256 c64 no log', alg: 'RS256', connections: 64, ledger: 'disk', logLevel: 'warn' },
     ];
     const only = args.only?.split(',').map((name) => name.trim());
-    const scenarios = only === undefined ? all : all.filter((s) => only.includes(s.name));
-    if (scenarios.length === 0) throw new Error(`--only matches none of: ${all.map((s) => s.name).join(', ')}`);
+    const probe = tmpfsDir();
+    if (probe === undefined) log('no writable /dev/shm: the tmpfs scenario is skipped');
+    else rmSync(probe, { recursive: true, force: true });
+    const available = all.filter((s) => s.ledger !== 'tmpfs' || probe !== undefined);
+    const chosen = only === undefined ? available : available.filter((s) => only.includes(s.name));
+    const connections = args.connections === undefined ? undefined : Number(args.connections);
+    if (connections !== undefined && !(Number.isInteger(connections) && connections >= 1 && connections <= 512)) throw new Error('--connections must be 1..512');
+    const scenarios = connections === undefined ? chosen : chosen.map((s) => ({ ...s, name: `${s.name} (c=${connections})`, connections }));
+    if (chosen.length === 0) throw new Error(`--only matches none of: ${all.map((s) => s.name).join(', ')}`);
     const results: ScenarioResult[] = [];
     for (const scenario of scenarios) results.push(await runScenario(base, authority, clients, keys, scenario));
 
@@ -753,9 +819,13 @@ async function main(): Promise<number> {
       '',
       table(results),
       '',
-      'Latency is what autocannon saw (client side, ms). "ledger wait" is the service\'s own',
-      '`registry_token_ledger_write_duration_seconds` histogram for the run (append called ->',
-      'record durable, queueing for the group included); quantiles interpolated in buckets.',
+      'req/s: responses / (first request -> last response). Latency: autocannon, client side, ms.',
+      'Service CPU: user+system of the whole process over the run (200 % = both cores); in brackets',
+      'its main (JavaScript) thread on a CPU / ready but waiting for a core (/proc/PID/task/PID/schedstat).',
+      'CPU ms/token: service CPU seconds / 200s (main thread alone in brackets). RSS: VmRSS after start-up',
+      '-> VmHWM after the run. "ledger wait": the service\'s `registry_token_ledger_write_duration_seconds`',
+      'over the run (append called -> record durable, queueing included), bucket-interpolated.',
+      'autocannon CPU: this process during the run. Other CPU: the rest of the machine (/proc/stat).',
       `Proof generation in the bench process: ~${results[0]?.proofsPerSecond ?? '?'} ES256 proofs/s (before each run, not during it).`,
       '',
       ...(costs === undefined
