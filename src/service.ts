@@ -25,6 +25,7 @@ import { buildApp } from './http/app.ts';
 import { adminRoutes } from './http/routes/admin.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
 import { createTelemetry, type Telemetry } from './telemetry/metrics.ts';
+import { decisionLogger } from './telemetry/logger.ts';
 
 export interface ServiceDeps {
   logger: Logger;
@@ -113,6 +114,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
 
   // Only configured plan names become label values; a reload may add some.
   let planNames = new Set(Object.keys(config.plans));
+  const decisions = decisionLogger(logger);
   const onDecision = (event: DecisionEvent) => {
     const { record } = event;
     // Label values a caller can choose are kept only when they are known to be legitimate:
@@ -144,7 +146,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       durationMs: Math.round(event.durationSeconds * 1000 * 100) / 100,
     };
     if (event.reason === 'server_error') logger.error({ ...line, err: event.error }, 'token exchange failed');
-    else logger.info(line, event.outcome === 'issued' ? 'token issued' : 'token refused');
+    else decisions.info(line, event.outcome === 'issued' ? 'token issued' : 'token refused');
   };
 
   const pipeline = createPipeline({

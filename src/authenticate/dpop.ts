@@ -1,8 +1,8 @@
 // DPoP proof checks of RFC 9449 section 4.3, as a resource server (section 7.1).
 // jose verifies the JWS with the embedded public key; the claim checks are ours.
 import { createHash } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors as joseErrors, jwtVerify, type JWK } from 'jose';
-import { AuthenticationError } from '../domain/errors.ts';
+import { calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWK } from 'jose';
+import { AuthenticationError, UnavailableError } from '../domain/errors.ts';
 import type { ReplayCache } from './replay-cache.ts';
 import type { NonceSource } from './dpop-nonce.ts';
 
@@ -50,7 +50,30 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('base64url');
 }
 
+/** Proof keys seen recently: a client signs every proof with the same key. */
+const KEY_CACHE_SIZE = 10_000;
+
+interface ProofKey {
+  readonly key: Awaited<ReturnType<typeof importJWK>>;
+  readonly thumbprint: string;
+}
+
 export function createDpopVerifier(options: DpopOptions): DpopVerifier {
+  // Keyed by the proof's encoded protected header (typ, alg, jwk), which a client repeats
+  // byte for byte: importing the JWK and hashing its thumbprint cost more than the signature
+  // check itself, so they are done once per client key, not once per request.
+  const keys = new Map<string, Promise<ProofKey>>();
+  const proofKey = (encodedHeader: string, jwk: JWK, alg: string): Promise<ProofKey> => {
+    let cached = keys.get(encodedHeader);
+    if (cached === undefined) {
+      cached = Promise.all([importJWK(jwk, alg), calculateJwkThumbprint(jwk, 'sha256')]).then(([key, thumbprint]) => ({ key, thumbprint }));
+      cached.catch(() => keys.delete(encodedHeader));
+      if (keys.size >= KEY_CACHE_SIZE) keys.delete(keys.keys().next().value!);
+      keys.set(encodedHeader, cached);
+    }
+    return cached;
+  };
+
   const now = options.now ?? Date.now;
   const algorithms = [...options.algorithms];
   const windowMs = (options.maxAgeSeconds + options.clockToleranceSeconds) * 1000;
@@ -70,9 +93,15 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
     if (jwk === undefined || typeof jwk !== 'object') throw bad('the DPoP proof header carries no jwk');
     if ('d' in jwk || 'k' in jwk) throw bad('the DPoP proof jwk must be a public key');
 
+    let key: ProofKey;
+    try {
+      key = await proofKey(proof.slice(0, proof.indexOf('.')), jwk, header.alg);
+    } catch (error) {
+      throw bad('the DPoP proof jwk is not a valid public key for its alg', error);
+    }
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms }));
+      ({ payload } = await jwtVerify(proof, key.key, { typ: 'dpop+jwt', algorithms }));
     } catch (error) {
       if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw bad('the DPoP proof signature is invalid', error);
       throw bad('the DPoP proof cannot be verified', error);
@@ -94,11 +123,7 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
         nonce: options.nonces.current(),
       });
     }
-    try {
-      return await calculateJwkThumbprint(jwk, 'sha256');
-    } catch (error) {
-      throw bad('the DPoP proof jwk is not a valid public key', error);
-    }
+    return key.thumbprint;
   }
 
   return {
@@ -107,7 +132,12 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
     async consume(proof, jkt) {
       // Payload already verified by `verify`; only the jti is read again here.
       const body = JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { jti: string };
-      const fresh = await options.replayCache.remember(`${jkt}:${body.jti}`, now() + windowMs);
+      let fresh: boolean;
+      try {
+        fresh = await options.replayCache.remember(`${jkt}:${body.jti}`, now() + windowMs);
+      } catch (error) {
+        throw new UnavailableError('replay_cache_full', 'too many DPoP proofs in flight; retry shortly', { cause: error });
+      }
       if (!fresh) throw bad('the DPoP proof has been used before; make a fresh proof for every request');
     },
   };

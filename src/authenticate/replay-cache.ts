@@ -8,17 +8,25 @@ export interface ReplayCache {
   remember(key: string, expiresAt: number): boolean | Promise<boolean>;
 }
 
+/** The cache holds only unexpired proofs and no room is left: refusing is the only safe answer. */
+export class ReplayCacheFullError extends Error {
+  constructor(capacity: number) {
+    super(`DPoP replay cache is full (${capacity} unexpired proofs); raise authority.dpop.replayCacheSize`);
+    this.name = 'ReplayCacheFullError';
+  }
+}
+
 /**
  * One process's bounded cache. Entries are inserted in (roughly) expiry order, because every
  * entry lives for the same window from "now", so the Map's insertion order doubles as an
- * expiry queue and pruning is amortised O(1).
+ * expiry queue and pruning is amortised O(1). When every entry is still unexpired it fails
+ * closed: dropping one would let that proof be replayed. Only proofs that passed every other
+ * check (a valid OpTok bound to the proof key) get here, so filling it needs valid credentials.
  */
 export class MemoryReplayCache implements ReplayCache {
   readonly #entries = new Map<string, number>();
   readonly #capacity: number;
   readonly #now: () => number;
-  /** Unexpired entries dropped to stay within capacity: a sign the cache is undersized. */
-  evicted = 0;
 
   constructor(capacity: number, now: () => number = Date.now) {
     this.#capacity = capacity;
@@ -33,16 +41,16 @@ export class MemoryReplayCache implements ReplayCache {
     const now = this.#now();
     const seen = this.#entries.get(key);
     if (seen !== undefined && seen > now) return false;
-    this.#prune(now);
     this.#entries.delete(key);
+    this.#prune(now);
+    if (this.#entries.size >= this.#capacity) throw new ReplayCacheFullError(this.#capacity);
     this.#entries.set(key, expiresAt);
     return true;
   }
 
   #prune(now: number): void {
     for (const [key, expiresAt] of this.#entries) {
-      if (expiresAt > now && this.#entries.size < this.#capacity) break;
-      if (expiresAt > now) this.evicted++;
+      if (expiresAt > now) break;
       this.#entries.delete(key);
     }
   }

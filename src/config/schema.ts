@@ -42,8 +42,12 @@ const dpopSchema = z.strictObject({
   requireNonce: z.boolean().default(false),
   /** Shared by replicas so each accepts the others' nonces; random per process when unset. */
   nonceSecret: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** Upper bound on remembered proof `jti`s; bounded so a flood cannot exhaust memory. */
-  replayCacheSize: z.number().int().min(100).default(100_000),
+  /**
+   * Upper bound on remembered proof `jti`s, so memory stays bounded (about 150 bytes each).
+   * Size it above peak exchanges/s x (maxAgeSeconds + clockToleranceSeconds); when full, new
+   * proofs are refused (503) rather than an unexpired one forgotten.
+   */
+  replayCacheSize: z.number().int().min(100).default(250_000),
 });
 
 const authoritySchema = z.strictObject({

@@ -17,6 +17,7 @@ export type ReasonCode =
   | 'not_found'
   | 'ledger_unavailable'
   | 'authority_unavailable'
+  | 'replay_cache_full'
   | 'server_error';
 
 /** The authentication scheme a challenge is issued for (RFC 6750 / RFC 9449). */
@@ -113,7 +114,7 @@ export class UnavailableError extends ServiceError {
   readonly status = 503;
   readonly oauthError = 'temporarily_unavailable';
   readonly dockerCode = 'UNAVAILABLE';
-  constructor(reason: 'ledger_unavailable' | 'authority_unavailable', message: string, options?: ServiceErrorOptions) {
+  constructor(reason: 'ledger_unavailable' | 'authority_unavailable' | 'replay_cache_full', message: string, options?: ServiceErrorOptions) {
     super(reason, message, options);
   }
 }

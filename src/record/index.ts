@@ -5,7 +5,6 @@ import type { Clock } from '../domain/types.ts';
 import type { LedgerLogger } from './deps.ts';
 import { openFileLedger } from './file.ts';
 import type { Ledger } from './ledger.ts';
-import { openMongoLedger } from './mongodb.ts';
 import { openSpoolingLedger } from './spool.ts';
 
 export interface LedgerDeps {
@@ -31,6 +30,8 @@ async function openStore(config: Config['ledger'], deps: LedgerDeps): Promise<Le
   if (config.driver === 'mongodb') {
     // The schema requires this section for the mongodb driver; checked again for a hand-built config.
     if (config.mongodb === undefined) throw new TypeError('ledger.mongodb is required when ledger.driver is mongodb');
+    // Loaded only when used: the driver costs memory and start-up time a file ledger never needs.
+    const { openMongoLedger } = await import('./mongodb.ts');
     return openMongoLedger({ ...config.mongodb, retentionDays: config.retentionDays, logger: deps.logger });
   }
   return openFileLedger({

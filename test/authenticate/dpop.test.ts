@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AuthenticationError } from '../../src/domain/errors.ts';
+import { AuthenticationError, UnavailableError } from '../../src/domain/errors.ts';
 import { createDpopVerifier, normaliseHtu, type DpopOptions, type DpopProofInput } from '../../src/authenticate/dpop.ts';
 import { createNonceSource } from '../../src/authenticate/dpop-nonce.ts';
 import { MemoryReplayCache } from '../../src/authenticate/replay-cache.ts';
@@ -267,6 +267,19 @@ describe('createDpopVerifier: consume (replay)', () => {
     await v.consume(proof, jkt);
     now = NOW + (MAX_AGE + TOLERANCE) * 1000 - 1;
     await expectInvalid(v.consume(proof, jkt), /used before/);
+  });
+
+  it('answers 503 replay_cache_full when the cache refuses to take another proof', async () => {
+    const v = verifier({ replayCache: new MemoryReplayCache(100, () => NOW) });
+    for (let i = 0; i < 100; i++) {
+      const proof = await makeProof();
+      await v.consume(proof, await v.verify(input(proof)));
+    }
+    const proof = await makeProof();
+    const error = await v.consume(proof, await v.verify(input(proof))).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as UnavailableError).reason).toBe('replay_cache_full');
+    expect((error as UnavailableError).status).toBe(503);
   });
 
   it('works with an asynchronous replay cache', async () => {

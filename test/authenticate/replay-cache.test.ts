@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryReplayCache } from '../../src/authenticate/replay-cache.ts';
+import { MemoryReplayCache, ReplayCacheFullError } from '../../src/authenticate/replay-cache.ts';
 
 /** A clock the test moves by hand. */
 function manualClock(start = 1_000_000) {
@@ -37,33 +37,30 @@ describe('MemoryReplayCache', () => {
     clock.advance(1_000);
     cache.remember('new', clock.now() + 1_000);
     expect(cache.size).toBe(1);
-    expect(cache.evicted).toBe(0);
   });
 
-  it('never holds more than its capacity, and counts unexpired entries it had to drop', () => {
+  it('fails closed when full of unexpired entries, and never forgets one', () => {
     const clock = manualClock();
     const capacity = 5;
     const cache = new MemoryReplayCache(capacity, clock.now);
-    for (let i = 0; i < 12; i++) {
-      expect(cache.remember(`k${i}`, clock.now() + 60_000)).toBe(true);
-      expect(cache.size).toBeLessThanOrEqual(capacity);
-    }
+    for (let i = 0; i < capacity; i++) expect(cache.remember(`k${i}`, clock.now() + 60_000)).toBe(true);
+    expect(() => cache.remember('k5', clock.now() + 60_000)).toThrow(ReplayCacheFullError);
     expect(cache.size).toBe(capacity);
-    expect(cache.evicted).toBe(12 - capacity);
-    // the oldest went first: the newest are still known
-    expect(cache.remember('k11', clock.now() + 60_000)).toBe(false);
-    expect(cache.remember('k7', clock.now() + 60_000)).toBe(false);
-    expect(cache.evicted).toBe(12 - capacity);
+    // every remembered proof is still a replay
+    for (let i = 0; i < capacity; i++) expect(cache.remember(`k${i}`, clock.now() + 60_000)).toBe(false);
+    // room comes back as entries expire
+    clock.advance(60_000);
+    expect(cache.remember('k5', clock.now() + 60_000)).toBe(true);
+    expect(cache.size).toBe(1);
   });
 
-  it('dropping expired entries to make room is not counted as eviction', () => {
+  it('makes room from expired entries before refusing', () => {
     const clock = manualClock();
     const cache = new MemoryReplayCache(3, clock.now);
     for (let i = 0; i < 3; i++) cache.remember(`k${i}`, clock.now() + 1_000);
     clock.advance(1_000);
-    for (let i = 3; i < 6; i++) cache.remember(`k${i}`, clock.now() + 1_000);
+    for (let i = 3; i < 6; i++) expect(cache.remember(`k${i}`, clock.now() + 1_000)).toBe(true);
     expect(cache.size).toBe(3);
-    expect(cache.evicted).toBe(0);
   });
 
   it('uses Date.now without an injected clock', () => {
