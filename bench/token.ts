@@ -53,6 +53,9 @@ const AUDIENCE = 'registry-token';
 const SERVICE = 'registry.localhost';
 const ISSUE = 'registry.token.issue';
 const CLIENT_COUNT = 4;
+/** The V8 flag the service ships with (docs/performance.md, "Memory"). */
+const SHIPPED_NODE_FLAG = '--max-semi-space-size=16';
+
 /** Hard wall-clock cap on one autocannon run: proofs are only good for ~60 s. */
 const MAX_RUN_MS = 30_000;
 
@@ -458,6 +461,8 @@ async function runScenario(base: string, authority: DevAuthority, clients: reado
   writeFileSync(configPath, dump(serviceConfig(authority, port, keys[scenario.alg], ledgerDir, scenario.logLevel ?? args['log-level'] ?? 'info')));
   const profileDir = join(dir, 'profile');
   const service = await startService(configPath, port, join(dir, 'service.log'), [
+    // What ships (Dockerfile NODE_OPTIONS, npm start, the registry-token bin); --node-arg may override.
+    ...(args['node-arg']?.some((arg) => arg.startsWith('--max-semi-space-size')) ? [] : [SHIPPED_NODE_FLAG]),
     ...(args['node-arg'] ?? []),
     ...(scenario.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
   ]);

@@ -1,5 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // registry-token: serve | check-config | explain | keygen | ledger verify | ledger export
+// The V8 flag caps the young generation: the peak RSS under load drops from ~280 to ~160 MiB
+// at the same throughput (docs/performance.md).
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/loader.ts';
 import type { Config } from './config/schema.ts';
