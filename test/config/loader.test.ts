@@ -55,7 +55,7 @@ describe('parseConfig: defaults', () => {
     expect(config.authority.senderConstraint).toBe('required');
     expect(config.authority.clockToleranceSeconds).toBe(30);
     expect(config.authority.claims).toEqual({ plan: 'stellaops:plan', license: 'stellaops:license', tenant: 'tid' });
-    expect(config.authority.dpop).toMatchObject({ maxAgeSeconds: 60, requireNonce: false, replayCacheSize: 100_000 });
+    expect(config.authority.dpop).toMatchObject({ maxAgeSeconds: 60, requireNonce: false, replayCacheSize: 250_000 });
     expect(config.authority.algorithms).not.toContain('HS256');
     expect(config.ledger).toMatchObject({ driver: 'file', path: 'var/ledger', onUnavailable: 'reject' });
     expect(config.ledger.mongodb).toBeUndefined();

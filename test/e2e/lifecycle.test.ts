@@ -1,6 +1,7 @@
 // The service as a real process: bad configuration, SIGTERM with exchanges in flight,
 // SIGHUP reload, and SIGKILL under load (no token the clients received lacks its record).
 import { spawnSync } from 'node:child_process';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { startAuthority, type DevAuthority } from '../../src/dev/authority.ts';
 import { createLedger } from '../../src/record/index.ts';
 import { parseConfig } from '../../src/config/loader.ts';
 import { AUDIENCE, CLIENTS, SERVICE, baseConfig } from '../support/stack.ts';
-import { decodeJwt, dpopGet, newDpopKeys, tokenUrl, type KeyPair } from '../support/dpop-client.ts';
+import { decodeJwt, dpopGet, makeProof, newDpopKeys, tokenUrl, type KeyPair } from '../support/dpop-client.ts';
 import { CLI, freePort, startServiceProcess, writeConfig, type ServiceProcess } from '../support/process.ts';
 
 let authority: DevAuthority;
@@ -67,19 +68,45 @@ describe('configuration errors', () => {
 describe('signals', () => {
   it('SIGTERM finishes in-flight exchanges, flushes the ledger and exits 0', async () => {
     const { service, config } = await start('sigterm');
-    // Warm keep-alive connections first, so the next requests are really in flight at SIGTERM.
-    for (let i = 0; i < 4; i++) expect((await exchange(service)).status).toBe(200);
-    const inFlight = Array.from({ length: 20 }, () =>
-      exchange(service).then(async (response) => ({ status: response.status, body: (await response.json()) as { token?: string } })),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    const url = tokenUrl(service.url, { service: SERVICE, scope: ['repository:team/app:pull'] });
+    const proofs = await Promise.all(Array.from({ length: 40 }, () => makeProof(keys, 'GET', url, opTok)));
+    // Twenty open keep-alive connections, so the next twenty requests are written to sockets
+    // the server has already accepted: they are really in flight when SIGTERM arrives.
+    const agent = new Agent({ keepAlive: true, maxSockets: 20 });
+    const send = (proof: string) => {
+      let written!: () => void;
+      const sent = new Promise<void>((resolve) => (written = resolve));
+      const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(url, { agent, headers: { authorization: `DPoP ${opTok}`, dpop: proof } }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.on('finish', written);
+        req.end();
+      });
+      return { sent, answer };
+    };
+    const warm = proofs.slice(0, 20).map(send);
+    expect((await Promise.all(warm.map((r) => r.answer))).map((r) => r.status)).toEqual(Array(20).fill(200));
+    const inFlight = proofs.slice(20).map(send);
+    await Promise.all(inFlight.map((r) => r.sent));
+    await new Promise((resolve) => setTimeout(resolve, 20));
     const code = await service.stop('SIGTERM');
-    const responses = await Promise.all(inFlight);
+    // Every answer arrives whole: 200 for an exchange under way, 503 only for one the server had
+    // not begun when it started closing; never a reset connection.
+    const answers = await Promise.all(inFlight.map((r) => r.answer));
+    agent.destroy();
     expect(code).toBe(0);
-    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+    const issued = answers.filter((a) => a.status === 200);
+    expect(answers.filter((a) => a.status !== 200 && a.status !== 503)).toEqual([]);
+    expect(issued.length).toBeGreaterThan(0);
     const ledger = await createLedger(parseConfig(config).ledger, { logger: { info() {}, warn() {}, error() {} } });
-    for (const { body } of responses) {
-      expect(await ledger.get(decodeJwt(body.token!).payload.jti as string)).toBeDefined();
+    for (const { body } of issued) {
+      const token = (JSON.parse(body) as { token: string }).token;
+      expect(await ledger.get(decodeJwt(token).payload.jti as string)).toBeDefined();
     }
     await ledger.close();
     expect(service.output()).toContain('stopped');
