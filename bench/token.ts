@@ -26,7 +26,6 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID, type webcrypto } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon, { type Result } from 'autocannon';
@@ -42,6 +41,7 @@ import { loadSigningKey } from '../src/mint/signing-key.ts';
 import { openFileLedger } from '../src/record/file.ts';
 import type { IssuanceRecord } from '../src/record/ledger.ts';
 import { formatSummary, summariseFile } from './cpu-profile.ts';
+import { freePort } from '../test/support/process.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
@@ -83,16 +83,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, digits = 0) => Math.round(value * 10 ** digits) / 10 ** digits;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 /** VmHWM (peak RSS) and VmRSS of a process, in MiB. */
 function memoryOf(pid: number): { peakMiB: number; rssMiB: number } {

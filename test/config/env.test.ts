@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/domain/errors.ts';
 import { applyEnvOverrides } from '../../src/config/env.ts';
 import { ENV_PREFIX, loadConfig } from '../../src/config/loader.ts';
+import { configError } from '../support/config-error.ts';
 
 const FILE = {
   authority: { issuer: 'https://authority.test', audiences: ['registry-token'] },
@@ -29,17 +29,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const load = (env: Record<string, string>) => loadConfig({ path, env });
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const e = error as ConfigError;
-    expect(e.message).not.toContain('    at ');
-    return e;
-  }
-  throw new Error('expected a ConfigError, none was thrown');
-}
 
 describe('environment overrides: values', () => {
   it('uses the prefix REGISTRY_TOKEN_', () => {

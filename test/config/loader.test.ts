@@ -6,6 +6,7 @@ import { dump } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/domain/errors.ts';
 import { loadConfig, parseConfig, readConfigFile } from '../../src/config/loader.ts';
+import { configError } from '../support/config-error.ts';
 
 const REFERENCE = fileURLToPath(new URL('../../etc/registry-token.yaml', import.meta.url));
 
@@ -30,20 +31,6 @@ function minimal(): Record<string, any> {
   };
 }
 
-/** The ConfigError `fn` throws; its message must never carry a stack trace. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const e = error as ConfigError;
-    expect(e.message).not.toContain('    at ');
-    for (const problem of e.problems) expect(problem).not.toContain('    at ');
-    expect(e.message).toBe(`invalid configuration:\n  - ${e.problems.join('\n  - ')}`);
-    return e;
-  }
-  throw new Error('expected a ConfigError, none was thrown');
-}
 
 describe('parseConfig: defaults', () => {
   it('fills every default into a minimal configuration', () => {

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/domain/errors.ts';
 import { libtrustKeyId } from '../../src/mint/key-id.ts';
 import { loadSigningKey, type SigningKeyOptions } from '../../src/mint/signing-key.ts';
+import { configError as thrown } from '../support/config-error.ts';
+
+const configError = (options: SigningKeyOptions) => thrown(() => loadSigningKey(options));
 
 const SAMPLE_KEY = fileURLToPath(new URL('../../etc/registry-signing-sample.pem', import.meta.url));
 const SAMPLE_CERT = fileURLToPath(new URL('../../etc/registry-signing-sample.crt', import.meta.url));
@@ -52,17 +54,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function configError(options: SigningKeyOptions): ConfigError {
-  try {
-    loadSigningKey(options);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const e = error as ConfigError;
-    expect(e.message).not.toContain('    at ');
-    return e;
-  }
-  throw new Error('expected a ConfigError, none was thrown');
-}
 
 describe('loadSigningKey: key formats', () => {
   // file, password, algorithm
