@@ -131,6 +131,32 @@ describe('signals', () => {
   });
 });
 
+describe('operator commands', () => {
+  it('keygen writes the key set, refuses to overwrite, and check-config accepts the new key', () => {
+    const out = join(dir, 'keys');
+    const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+    const made = run(['keygen', '--out', out, '--alg', 'ES256', '--service', SERVICE]);
+    expect(made.status, made.stderr).toBe(0);
+    const result = JSON.parse(made.stdout) as { kid: string; paths: Record<string, string> };
+    expect(result.kid).toMatch(/^([A-Z2-7]{4}:){11}[A-Z2-7]{4}$/);
+    expect(run(['keygen', '--out', out]).status).not.toBe(0);
+
+    const config = baseConfig(authority, join(dir, 'keys-ledger'));
+    config.signing = { issuer: 'registry-token', keyPath: result.paths.key, certificatePath: result.paths.certificate };
+    const checked = run(['check-config', '--config', writeConfig(join(dir, 'keys.yaml'), config)]);
+    expect(checked.status, checked.stderr).toBe(0);
+    expect(checked.stderr).toContain(`ES256 kid ${result.kid}`);
+  });
+
+  it('explain names the rule that grants each scope', () => {
+    const path = writeConfig(join(dir, 'explain.yaml'), baseConfig(authority, join(dir, 'explain')));
+    const result = spawnSync(process.execPath, [CLI, 'explain', '--config', path, '--plan', 'team', '--scope', 'repository:team/app:pull,push,delete', '--scope', 'repository:secret/x:pull'], { encoding: 'utf8', timeout: 30_000 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('repository:team/app:pull,push,delete -> pull,push  (rule team[1] repository:team/**)');
+    expect(result.stdout).toContain('repository:secret/x:pull -> nothing  (no rule matches)');
+  });
+});
+
 describe('telemetry.metricsPort', () => {
   it('serves /metrics on its own port and not on the main one', async () => {
     const metricsPort = await freePort();
@@ -200,6 +226,13 @@ describe('crash safety', () => {
     }
     await ledger.close();
     expect(missing).toEqual([]);
+
+    const exported = spawnSync(process.execPath, [CLI, 'ledger', 'export', '--path', ledgerDir], { encoding: 'utf8', timeout: 30_000 });
+    expect(exported.status, exported.stderr).toBe(0);
+    const lines = exported.stdout.trim().split('\n').map((line) => JSON.parse(line) as { jti: string; outcome: string });
+    const exportedJtis = new Set(lines.map((line) => line.jti));
+    for (const token of received) expect(exportedJtis.has(decodeJwt(token).payload.jti as string)).toBe(true);
+    expect(exported.stderr).toContain(`exported ${lines.length} records`);
   });
 });
 
