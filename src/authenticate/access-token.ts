@@ -136,8 +136,10 @@ export function createAccessTokenVerifier(options: AccessTokenOptions): AccessTo
   return {
     async verify(token, scheme) {
       try {
-        const getKey = await getKeys();
-        const { payload } = await jwtVerify(token, getKey, verifyOptions);
+        // Keys are resolved inside jwtVerify, after the token parsed and its alg was allowed,
+        // so a malformed or alg:none token is refused as such even while the Authority is away.
+        const resolveKey: JWTVerifyGetKey = async (header, jws) => (await getKeys())(header, jws);
+        const { payload } = await jwtVerify(token, resolveKey, verifyOptions);
         return payload;
       } catch (error) {
         throw translate(error, scheme);

@@ -140,6 +140,18 @@ describe('health', () => {
   });
 });
 
+describe('a token that cannot be valid is refused as such while the Authority is away', () => {
+  it.each([
+    ['not a JWT', 'a.b.c', 'the access token is malformed or not a signed JWT'],
+    ['alg none', `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}.`, 'the access token is signed with an algorithm this service does not accept'],
+  ])('%s: 401 invalid_token, not 503', async (_name, token, detail) => {
+    const url = tokenUrl(orphan.url, { service: SERVICE });
+    const res = await callWithProof(url, { token, scheme: 'Bearer' });
+    const body = await expectProblem(res, { status: 401, code: 'invalid_token', challenge: { scheme: 'Bearer', error: 'invalid_token' } });
+    expect(body.detail).toBe(detail);
+  });
+});
+
 describe('metrics, JWKS and the decision log after known traffic', () => {
   const N = 3;
   let lastToken: string;
