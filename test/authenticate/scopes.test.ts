@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ForbiddenError } from '../../src/domain/errors.ts';
 import type { Principal } from '../../src/domain/types.ts';
 import { requireScopes, tokenScopes } from '../../src/authenticate/scopes.ts';
+import { thrown } from '../support/thrown.ts';
 
 describe('tokenScopes', () => {
   // claims, scopes
@@ -35,15 +36,7 @@ function principal(scopes: string[], scheme: 'Bearer' | 'DPoP' = 'DPoP'): Princi
   };
 }
 
-function forbidden(fn: () => unknown): ForbiddenError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ForbiddenError);
-    return error as ForbiddenError;
-  }
-  throw new Error('expected a ForbiddenError, none was thrown');
-}
+const forbidden = (fn: () => unknown): ForbiddenError => thrown(ForbiddenError, fn);
 
 describe('requireScopes', () => {
   it('passes when every required scope is present', () => {

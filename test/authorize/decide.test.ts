@@ -6,6 +6,7 @@ import { createAuthorizer } from '../../src/authorize/decide.ts';
 import { compilePlans } from '../../src/authorize/plans.ts';
 import { RevocationSet, type RevocationView } from '../../src/authorize/revocations.ts';
 import { parseScopes } from '../../src/authorize/scope.ts';
+import { thrown } from '../support/thrown.ts';
 
 const PLANS: Record<string, PlanRule[]> = {
   community: [{ repository: 'library/**', actions: ['pull'] }],
@@ -43,15 +44,7 @@ function authorizer(options: { defaultPlan?: string; revocations?: RevocationVie
   return createAuthorizer(compilePlans(PLANS, options.defaultPlan), options.revocations ?? new RevocationSet());
 }
 
-function forbidden(fn: () => unknown): ForbiddenError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ForbiddenError);
-    return error as ForbiddenError;
-  }
-  throw new Error('expected a ForbiddenError, none was thrown');
-}
+const forbidden = (fn: () => unknown): ForbiddenError => thrown(ForbiddenError, fn);
 
 /** `decide` for scope strings, answering with `type:name:actions` strings of what was granted. */
 function granted(who: Partial<Principal>, ...scopes: string[]): string[] {

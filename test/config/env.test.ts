@@ -5,7 +5,7 @@ import { dump } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEnvOverrides } from '../../src/config/env.ts';
 import { ENV_PREFIX, loadConfig } from '../../src/config/loader.ts';
-import { configError } from '../support/config-error.ts';
+import { configError } from '../support/thrown.ts';
 
 const FILE = {
   authority: { issuer: 'https://authority.test', audiences: ['registry-token'] },

@@ -6,7 +6,7 @@ import { dump } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/domain/errors.ts';
 import { loadConfig, parseConfig, readConfigFile } from '../../src/config/loader.ts';
-import { configError } from '../support/config-error.ts';
+import { configError } from '../support/thrown.ts';
 
 const REFERENCE = fileURLToPath(new URL('../../etc/registry-token.yaml', import.meta.url));
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { libtrustKeyId } from '../../src/mint/key-id.ts';
 import { loadSigningKey, type SigningKeyOptions } from '../../src/mint/signing-key.ts';
-import { configError as thrown } from '../support/config-error.ts';
+import { configError as thrown } from '../support/thrown.ts';
 
 const configError = (options: SigningKeyOptions) => thrown(() => loadSigningKey(options));
 
