@@ -18,6 +18,8 @@ export type ReasonCode =
   | 'ledger_unavailable'
   | 'authority_unavailable'
   | 'replay_cache_full'
+  | 'revocations_unavailable'
+  | 'rate_limited'
   | 'server_error';
 
 /** The authentication scheme a challenge is issued for (RFC 6750 / RFC 9449). */
@@ -114,8 +116,25 @@ export class UnavailableError extends ServiceError {
   readonly status = 503;
   readonly oauthError = 'temporarily_unavailable';
   readonly dockerCode = 'UNAVAILABLE';
-  constructor(reason: 'ledger_unavailable' | 'authority_unavailable' | 'replay_cache_full', message: string, options?: ServiceErrorOptions) {
+  constructor(
+    reason: 'ledger_unavailable' | 'authority_unavailable' | 'replay_cache_full' | 'revocations_unavailable',
+    message: string,
+    options?: ServiceErrorOptions,
+  ) {
     super(reason, message, options);
+  }
+}
+
+/** 429: a rate limit or a fair share was exceeded; the caller may retry after `retryAfterSeconds`. */
+export class TooManyRequestsError extends ServiceError {
+  readonly status = 429;
+  readonly oauthError = 'rate_limited';
+  readonly dockerCode = 'TOOMANYREQUESTS';
+  /** Whole seconds for the `Retry-After` header. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, options: ServiceErrorOptions & { retryAfterSeconds: number }) {
+    super('rate_limited', message, options);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(options.retryAfterSeconds));
   }
 }
 

@@ -2,7 +2,7 @@
 // RFC 9457 problem body that also carries the Docker `errors` array registry clients print.
 // Anything that is not one of our typed errors becomes a bare 500: no internal detail leaks.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthenticationError, ForbiddenError, InvalidRequestError, ServiceError } from '../domain/errors.ts';
+import { AuthenticationError, ForbiddenError, InvalidRequestError, ServiceError, TooManyRequestsError } from '../domain/errors.ts';
 
 export interface ChallengeOptions {
   /** Algorithms for `DPoP algs="..."`. */
@@ -72,6 +72,7 @@ export function renderError(error: unknown, request: FastifyRequest, reply: Fast
     const header = challenge(error, options);
     if (header !== undefined) reply.header('www-authenticate', header);
     if (error instanceof AuthenticationError && error.nonce !== undefined) reply.header('dpop-nonce', error.nonce);
+    if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfterSeconds));
     if (error.status >= 500) request.log.warn({ err: error, cause: (error.cause as Error | undefined)?.message }, error.message);
     return reply
       .code(error.status)
