@@ -168,6 +168,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     localUrl: () => boundUrl,
     isTrustedProxy: (address: string | undefined) => address !== undefined && config.server.trustedProxies.length > 0 && trust(address, 0),
     requireClientCa: config.server.tls?.clientCaPath !== undefined,
+    clientCertificateHeader: config.server.clientCertificateHeader,
   };
 
   const app = await buildApp({
