@@ -316,7 +316,7 @@ describe('GET /token: what clients and the registry get', () => {
     await expectRejected(await exchange({ params: { scope: [`repository:${name}:pull`] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
   });
 
@@ -328,7 +328,7 @@ describe('GET /token: what clients and the registry get', () => {
     await expectRejected(await exchange({ params: { scope: ['registry:catalog:*'] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
   });
 });
@@ -346,7 +346,7 @@ describe('GET /token: plans decide what is granted', () => {
     const { detail } = await expectRejected(await exchange({ params: { scope: ['repository:secret/x:pull'] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
     expect(detail).toMatch(/team/);
   });
@@ -360,7 +360,7 @@ describe('GET /token: plans decide what is granted', () => {
     const { record } = await expectRejected(await exchange({ client: 'platinum', params: { scope: ['repository:library/base:pull'] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
     expect(record).toMatchObject({ subject: 'platinum', plan: 'platinum', binding: dpopBinding('platinum') });
   });
@@ -371,7 +371,7 @@ describe('GET /token: plans decide what is granted', () => {
     await expectRejected(await exchange({ client: 'tenant-a', params: { scope: ['repository:tenants/beta/app:pull'] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
   });
 
@@ -379,7 +379,7 @@ describe('GET /token: plans decide what is granted', () => {
     await expectRejected(await exchange({ client: 'revoked', params: { scope: ['repository:team/app:pull'] } }), {
       status: 403,
       code: 'license_revoked',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
   });
 
@@ -585,8 +585,12 @@ describe('GET /token: OpTok checks', () => {
     await expectRejected(await exchange({ token: null, proof: null, headers: [['Authorization', 'DPoP']] }), tokenError);
   });
 
-  it('no credentials at all is 401 invalid_token with a DPoP challenge', async () => {
-    const { detail } = await expectRejected(await exchange({ token: null, proof: null, params: { scope: ['repository:library/base:pull'] } }), tokenError);
+  it('no credentials at all is 401 with a DPoP challenge that names no error (RFC 6750 §3.1)', async () => {
+    const { detail } = await expectRejected(await exchange({ token: null, proof: null, params: { scope: ['repository:library/base:pull'] } }), {
+      status: 401,
+      code: 'invalid_token',
+      challenge: { schemes: ['DPoP'] },
+    });
     expect(detail).toMatch(/no access token/);
   });
 
