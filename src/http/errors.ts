@@ -98,7 +98,8 @@ function frameworkMessage(error: FastifyError): string {
 export const MAX_PARAM_LENGTH = 255;
 
 export function renderError(error: unknown, request: FastifyRequest, reply: FastifyReply, options: ChallengeOptions): FastifyReply {
-  reply.header('cache-control', 'no-store');
+  // Set here too: errors raised before routing (frameworkErrors) skip the onRequest hooks.
+  reply.header('cache-control', 'no-store').header('x-request-id', request.id);
   if (error instanceof ServiceError) {
     refusals.set(request, error);
     const header = challenges(error, options);

@@ -176,6 +176,16 @@ describe('mutual TLS', () => {
     await expectRefused(tlsStack, await bearer(tlsStack, tokenA, { headers: [clientCertHeader(clientA)] }), tokenError);
   });
 
+  it('no credentials: two challenges, DPoP and Bearer (mTLS is offered), neither naming an error', async () => {
+    for (const target of [tlsStack, proxied]) {
+      const res = await callWithProof(tokenUrl(target.url, { service: SERVICE, scope }), { tls: { ca: ca.certPem } });
+      await expectProblem(res, { status: 401, code: 'invalid_token', challenge: { schemes: ['DPoP', 'Bearer'] } });
+    }
+    // Without TLS and without a forwarded-certificate header there is no mTLS: DPoP only.
+    const res = await callWithProof(tokenUrl(direct.url, { service: SERVICE, scope }));
+    await expectProblem(res, { status: 401, code: 'invalid_token', challenge: { schemes: ['DPoP'] } });
+  });
+
   it('DPoP clients without a certificate still get through the TLS listener', async () => {
     const keys = await newDpopKeys();
     const token = await tlsStack.authority.tokenWithDpop('team-dpop', keys);

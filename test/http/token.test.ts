@@ -102,6 +102,10 @@ async function exchange(options: ExchangeOptions = {}): Promise<Sent> {
   return { res, requestId, proof: typeof proof === 'string' ? proof : undefined, target };
 }
 
+function logLinesOf(target: Stack): string[] {
+  return target.logs().split('\n').filter((line) => line !== '');
+}
+
 async function recordOf(target: Stack, requestId: string, outcome: 'issued' | 'rejected'): Promise<IssuanceRecord> {
   const { records } = await target.service.ledger.query({ outcome, limit: 500 });
   const found = records.filter((r) => r.requestId === requestId);
@@ -414,6 +418,29 @@ describe('GET /token: malformed requests', () => {
       code: 'invalid_request',
       challenge: { scheme: 'Bearer', error: 'invalid_request' },
     });
+  });
+});
+
+describe('HEAD /token', () => {
+  it('is 405 with Allow: GET, and runs nothing: no exchange, no ledger record', async () => {
+    const before = (await stack.service.ledger.query({ limit: 500 })).records.length;
+    const url = tokenUrl(stack.url, { service: SERVICE, scope: ['repository:team/app:pull'] });
+    const token = opToks['team-dpop'];
+    // A proof that would make the GET succeed, so that only the method decides.
+    const proof = await makeProof(keys['team-dpop'], 'HEAD', url, token);
+    secrets.add(token).add(proof);
+    const requestId = `head-${randomUUID()}`;
+    const res = await callWithProof(url, { method: 'HEAD', token, proof, headers: [['X-Request-Id', requestId]] });
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('GET');
+    expect(res.headers['x-request-id']).toBe(requestId);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toBe('');
+    const after = (await stack.service.ledger.query({ limit: 500 })).records;
+    expect(after.length).toBe(before);
+    expect(after.some((r) => r.requestId === requestId)).toBe(false);
+    expect(logLinesOf(stack).some((line) => line.includes(requestId))).toBe(false);
   });
 });
 
