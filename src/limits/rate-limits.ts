@@ -3,7 +3,7 @@
 // address is refused for the rest of the window), and per authenticated client, which the
 // pipeline asks through ClientLimiter after authentication. Refusals are TooManyRequestsError,
 // so the one renderer (src/http/errors.ts) writes them; the plugin never answers itself.
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { TooManyRequestsError } from '../domain/errors.ts';
@@ -75,9 +75,11 @@ export function createRateLimits(options: RateLimitOptions, deps: { metrics: Met
     await app.register(rateLimit, { global: false, cache: KEYS_PER_LIMIT });
     const counter = (limit: Limit, extra: { keyGenerator?: (request: FastifyRequest) => string } = {}) =>
       app.createRateLimit({ max: limit.max, timeWindow: limit.windowSeconds * 1000, cache: KEYS_PER_LIMIT, ...extra } as Parameters<FastifyInstance['createRateLimit']>[0]);
-    // The default key is request.ip (trustedProxies decide it), IPv6 by its /64.
-    const perAddress = counter(options.perAddress);
-    const failedAuth = counter(options.failedAuthPerAddress);
+    // request.ip (trustedProxies decide it), IPv6 by its /64, which one host can fill at will.
+    // It is undefined only for a socket already gone; those share one key.
+    const address = { keyGenerator: (request: FastifyRequest) => normalizeIP(request.ip ?? 'gone', 64) };
+    const perAddress = counter(options.perAddress, address);
+    const failedAuth = counter(options.failedAuthPerAddress, address);
     perClient = counter(options.perClient, { keyGenerator: (request) => (request as unknown as { clientKey: string }).clientKey });
 
     app.addHook('onRequest', async (request) => {
