@@ -60,8 +60,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => renderError(error, request, reply, options.challenge),
     clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
       if (error.code === 'ECONNRESET' || socket.destroyed) return;
-      const answer = clientErrorAnswer(error.code, randomUUID());
-      if (socket.writable && answer !== undefined) socket.end(answer);
+      if (socket.writable) socket.end(clientErrorAnswer(error.code, randomUUID()));
       else socket.destroy();
     },
     ...(options.https === undefined ? {} : { https: options.https }),

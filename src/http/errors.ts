@@ -144,7 +144,7 @@ export function renderMethodNotAllowed(request: FastifyRequest, reply: FastifyRe
  * The answer Node's HTTP parser errors get (no request was formed: malformed request line,
  * headers over the size limit, a request too slow to arrive), as raw bytes for the socket.
  */
-export function clientErrorAnswer(code: string | undefined, requestId: string): string | undefined {
+export function clientErrorAnswer(code: string | undefined, requestId: string): string {
   const [status, message] =
     code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? [408, 'the request did not arrive in time']
