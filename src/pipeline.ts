@@ -8,6 +8,7 @@ import type { Credentials } from './authenticate/credentials.ts';
 import { requireScopes } from './authenticate/scopes.ts';
 import type { Authorizer } from './authorize/decide.ts';
 import { parseScopes } from './authorize/scope.ts';
+import type { ClientLimiter } from './limits/client-limiter.ts';
 import { newTokenId, type Minter } from './mint/mint.ts';
 import type { IssuanceRecord, Ledger } from './record/ledger.ts';
 
@@ -51,6 +52,8 @@ export interface PipelineOptions {
   adminScope: string;
   allowedServices: readonly string[];
   clock: Clock;
+  /** Per-client rate limit, asked once the caller is authenticated (`rateLimits.perClient`). */
+  clientLimiter?: ClientLimiter;
   onDecision?: (event: DecisionEvent) => void;
 }
 
@@ -109,6 +112,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         }
         const scopes = parseScopes(request.scopes);
         principal = await authenticator.authenticate(request.credentials);
+        await options.clientLimiter?.admit(principal);
         requireScopes(principal, options.requiredScopes);
         decision = authorizer.decide(principal, scopes);
         const minted = await minter.mint({ subject: principal.subject, service, access: decision.access });

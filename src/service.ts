@@ -18,6 +18,7 @@ import { RevocationSet } from './authorize/revocations.ts';
 import { publicJwks } from './mint/jwks.ts';
 import { createMinter } from './mint/mint.ts';
 import { loadSigningKey } from './mint/signing-key.ts';
+import { createRateLimits } from './limits/rate-limits.ts';
 import { createPipeline, type DecisionEvent, type Pipeline } from './pipeline.ts';
 import { createLedger, watchRevocations } from './record/index.ts';
 import type { Ledger } from './record/ledger.ts';
@@ -149,6 +150,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     else decisions.info(line, event.outcome === 'issued' ? 'token issued' : 'token refused');
   };
 
+  const rateLimits = config.rateLimits.enabled ? createRateLimits(config.rateLimits, { metrics, logger }) : undefined;
   const pipeline = createPipeline({
     authenticator,
     authorizer,
@@ -158,6 +160,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     adminScope: config.admin.requiredScope,
     allowedServices: config.registry.allowedServices,
     clock,
+    ...(rateLimits === undefined ? {} : { clientLimiter: rateLimits.clients }),
     onDecision,
   });
 
@@ -168,13 +171,19 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     localUrl: () => boundUrl,
     isTrustedProxy: (address: string | undefined) => address !== undefined && config.server.trustedProxies.length > 0 && trust(address, 0),
     requireClientCa: config.server.tls?.clientCaPath !== undefined,
+    clientCertificateHeader: config.server.clientCertificateHeader,
   };
 
   const app = await buildApp({
     pipeline,
     logger,
     credentials,
-    challenge: { dpopAlgorithms: authority.dpop.algorithms, realm: config.registry.realm },
+    challenge: {
+      dpopAlgorithms: authority.dpop.algorithms,
+      realm: config.registry.realm,
+      mtlsOffered: config.server.tls !== undefined || config.server.clientCertificateHeader !== undefined,
+    },
+    rateLimits,
     trustedProxies: config.server.trustedProxies,
     nonces,
     requestTimeoutSeconds: config.server.requestTimeoutSeconds,

@@ -35,7 +35,7 @@ export function createAuthenticator(options: {
 
   function parseAuthorization(credentials: Credentials): { scheme: Scheme; token: string } {
     if (credentials.authorization.length === 0) {
-      throw new AuthenticationError('invalid_token', 'no access token: send "Authorization: DPoP <token>" with a DPoP proof, or a Bearer token over mutual TLS', { scheme: 'DPoP' });
+      throw new AuthenticationError('invalid_token', 'no access token: send "Authorization: DPoP <token>" with a DPoP proof, or a Bearer token over mutual TLS', { scheme: 'DPoP', credentialsMissing: true });
     }
     if (credentials.authorization.length > 1) {
       throw new InvalidRequestError('invalid_request', 'more than one Authorization header');

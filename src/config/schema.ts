@@ -16,6 +16,9 @@ const algorithm = z.enum(ASYMMETRIC_ALGORITHMS, {
 
 export const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
 
+/** Headers a forwarded client certificate may not be read from: they mean something else here. */
+const RESERVED_HEADERS = new Set(['authorization', 'dpop', 'host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id']);
+
 const serverSchema = z.strictObject({
   host: nonEmpty.default('127.0.0.1'),
   port: port.default(8085),
@@ -28,6 +31,21 @@ const serverSchema = z.strictObject({
       certPath: nonEmpty,
       keyPath: nonEmpty,
       clientCaPath: nonEmpty.optional(),
+    })
+    .optional(),
+  /**
+   * The one header a TLS-terminating proxy (one of trustedProxies) forwards the client
+   * certificate in; absent: no certificate is ever read from a header.
+   */
+  clientCertificateHeader: z
+    .strictObject({
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name')
+        .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()), {
+          message: `must not be one of ${[...RESERVED_HEADERS].join(', ')} (the service reads those for other purposes)`,
+        }),
+      format: z.enum(['rfc9440', 'pem-urlencoded', 'xfcc']),
     })
     .optional(),
   /** Grace period for in-flight exchanges on SIGTERM/SIGINT. */
@@ -128,6 +146,24 @@ const ledgerSchema = z.strictObject({
   revocationPollSeconds: z.number().min(0.2).max(300).default(2),
 });
 
+/** `max` requests per fixed window of `windowSeconds`, counted from a key's first request. */
+const limitSchema = (max: number, windowSeconds: number) => {
+  const schema = z.strictObject({
+    max: z.number().int().min(1).default(max),
+    windowSeconds: z.number().int().min(1).max(86_400).default(windowSeconds),
+  });
+  return schema.default(() => schema.parse({}));
+};
+
+// Sized for a large CI registry where thousands of jobs share one NAT address and one robot
+// client (docs/configuration.md, rateLimits, says why each number).
+const rateLimitsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  perAddress: limitSchema(6000, 60),
+  perClient: limitSchema(3000, 60),
+  failedAuthPerAddress: limitSchema(600, 60),
+});
+
 const telemetrySchema = z.strictObject({
   /** Serve /metrics on its own port instead of the main one. */
   metricsPort: port.optional(),
@@ -148,6 +184,7 @@ export const configSchema = z
       .strictObject({ requiredScope: nonEmpty.default('registry.token.admin') })
       .default({ requiredScope: 'registry.token.admin' }),
     telemetry: telemetrySchema.default(() => telemetrySchema.parse({})),
+    rateLimits: rateLimitsSchema.default(() => rateLimitsSchema.parse({})),
   })
   .superRefine((config, ctx) => {
     if (config.defaultPlan !== undefined && !(config.defaultPlan in config.plans)) {
@@ -163,6 +200,9 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['plans', plan, index, 'repository'], message: (error as Error).message });
         }
       });
+    }
+    if (config.server.clientCertificateHeader !== undefined && config.server.trustedProxies.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['server', 'clientCertificateHeader'], message: 'needs server.trustedProxies: the header is only read from those peers' });
     }
     if (config.ledger.driver === 'mongodb' && config.ledger.mongodb === undefined) {
       ctx.addIssue({ code: 'custom', path: ['ledger', 'mongodb'], message: 'is required when ledger.driver is mongodb' });

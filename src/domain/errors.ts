@@ -72,15 +72,21 @@ export class AuthenticationError extends ServiceError {
   readonly scheme: Scheme;
   /** Set with `use_dpop_nonce`: the nonce the client must put in its next proof. */
   readonly nonce: string | undefined;
+  /**
+   * The request carried no credentials at all: RFC 6750 §3.1 says the challenge then names no
+   * `error`, and every scheme the service accepts is offered.
+   */
+  readonly credentialsMissing: boolean;
   constructor(
     reason: 'invalid_request' | 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce',
     message: string,
-    options: ServiceErrorOptions & { scheme?: Scheme; nonce?: string } = {},
+    options: ServiceErrorOptions & { scheme?: Scheme; nonce?: string; credentialsMissing?: boolean } = {},
   ) {
     super(reason, message, options);
     this.oauthError = reason;
     this.scheme = options.scheme ?? (reason === 'invalid_dpop_proof' || reason === 'use_dpop_nonce' ? 'DPoP' : 'Bearer');
     this.nonce = options.nonce;
+    this.credentialsMissing = options.credentialsMissing ?? false;
   }
 }
 
@@ -96,7 +102,10 @@ export class ForbiddenError extends ServiceError {
     options: ServiceErrorOptions & { scheme?: Scheme } = {},
   ) {
     super(reason, message, options);
-    this.oauthError = reason === 'insufficient_scope' ? 'insufficient_scope' : 'access_denied';
+    // RFC 6750 §3.1 defines one error for a known caller who may not have what it asked for;
+    // the specific reason stays in `reason` (the problem `code`). `access_denied` is an
+    // authorization-endpoint code (RFC 6749 §4.1.2.1), not a resource server's.
+    this.oauthError = 'insufficient_scope';
     this.scheme = options.scheme ?? 'Bearer';
   }
 }

@@ -1,11 +1,15 @@
 // buildApp composes the HTTP layer over an already-built pipeline; it never listens.
 // server.ts listens; tests use `inject` or a real listener.
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { NonceSource } from '../authenticate/dpop-nonce.ts';
+import { AuthenticationError } from '../domain/errors.ts';
+import type { RateLimits } from '../limits/rate-limits.ts';
 import type { Pipeline } from '../pipeline.ts';
 import type { CredentialOptions } from './credentials.ts';
-import { renderError, problem, type ChallengeOptions } from './errors.ts';
+import { clientErrorAnswer, MAX_PARAM_LENGTH, problem, refusalOf, renderError, type ChallengeOptions } from './errors.ts';
 import { requestIdOf } from './request-id.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { tokenRoutes } from './routes/token.ts';
@@ -23,6 +27,20 @@ export interface AppOptions {
   /** HTTPS options (with requestCert for mTLS); plain HTTP when absent. */
   https?: import('node:https').ServerOptions;
   requestTimeoutSeconds?: number;
+  /** `rateLimits`; none when absent or disabled. */
+  rateLimits?: RateLimits | undefined;
+}
+
+/** The token and admin endpoints are limited; health probes, metrics and the JWKS never are. */
+function rateLimited(request: FastifyRequest): boolean {
+  const route = request.routeOptions.url;
+  return route === '/token' || route?.startsWith('/admin/') === true;
+}
+
+/** Credentials were presented and refused: what `rateLimits.failedAuthPerAddress` counts. */
+function failedAuthentication(request: FastifyRequest): boolean {
+  const refusal = refusalOf(request);
+  return refusal instanceof AuthenticationError && !refusal.credentialsMissing && refusal.reason !== 'use_dpop_nonce';
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -36,6 +54,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
     requestTimeout: (options.requestTimeoutSeconds ?? 15) * 1000,
     return503OnClosing: true,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Errors raised before routing (path too long, bad percent-encoding) and by Node's parser
+    // (no request at all) are problem documents like every other answer.
+    frameworkErrors: (error, request, reply) => renderError(error, request, reply, options.challenge),
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.end(clientErrorAnswer(error.code, randomUUID()));
+      else socket.destroy();
+    },
     ...(options.https === undefined ? {} : { https: options.https }),
   };
   // Fastify's overloads type HTTPS and HTTP instances apart; the routes are the same.
@@ -57,6 +84,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (closing) reply.header('connection', 'close');
   });
   app.setErrorHandler((error, request, reply) => renderError(error, request, reply, options.challenge));
+  // Before the routes, so that its hooks run on every one of them.
+  await options.rateLimits?.install(app, { applies: rateLimited, failedAuthentication });
   app.setNotFoundHandler((request, reply) =>
     reply
       .code(404)

@@ -1,10 +1,11 @@
 // Turns a Fastify request into the stage's Credentials: every Authorization and DPoP value
 // from rawHeaders (Node's parsed headers silently keep one Authorization and join DPoPs),
-// the public URL for `htu`, and the client certificate.
+// the public URL for `htu`, and the client certificate: the TLS peer's, or, for a request
+// from a trusted proxy, the one in the single header the configuration names.
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import type { Credentials } from '../authenticate/credentials.ts';
-import { forwardedCertificate } from '../authenticate/mtls.ts';
+import { forwardedCertificate, type ClientCertificateHeader } from './client-certificate.ts';
 
 export interface CredentialOptions {
   /** `server.publicUrl`: the base URL clients call (may carry a path prefix). */
@@ -15,6 +16,8 @@ export interface CredentialOptions {
   isTrustedProxy: (address: string | undefined) => boolean;
   /** With `server.tls.clientCaPath`, a peer certificate must chain to it. */
   requireClientCa: boolean;
+  /** `server.clientCertificateHeader`: absent means no certificate is ever taken from a header. */
+  clientCertificateHeader?: ClientCertificateHeader | undefined;
 }
 
 function rawValues(request: FastifyRequest, name: string): string[] {
@@ -44,8 +47,14 @@ export function credentialsOf(request: FastifyRequest, options: CredentialOption
     dpop: rawValues(request, 'dpop'),
     method: request.method,
     url: `${base}${path}`,
-    clientCertificate:
-      peerCertificate(request, options.requireClientCa) ??
-      (trusted ? forwardedCertificate(request.headers) : undefined),
+    clientCertificate: clientCertificateOf(request, options, trusted),
   };
+}
+
+function clientCertificateOf(request: FastifyRequest, options: CredentialOptions, trusted: boolean): Buffer | undefined {
+  const header = options.clientCertificateHeader;
+  // A trusted proxy's own TLS certificate (proxy-to-service mTLS) is not the client's: behind
+  // it, only the header it sets speaks for the client.
+  if (trusted && header !== undefined) return forwardedCertificate(rawValues(request, header.name.toLowerCase()), header.format);
+  return peerCertificate(request, options.requireClientCa);
 }

@@ -14,7 +14,11 @@ export interface Metrics {
   jwksRefresh(outcome: 'success' | 'failure'): void;
   /** Latency of one durable ledger append as seen by a request, in seconds. */
   ledgerWrite(seconds: number): void;
+  /** One request refused with 429 by a rate limit (`rateLimits`). */
+  rateLimited(limit: RateLimitName): void;
 }
+
+export type RateLimitName = 'per_address' | 'per_client' | 'failed_auth';
 
 export const noMetrics: Metrics = {
   issued() {},
@@ -22,6 +26,7 @@ export const noMetrics: Metrics = {
   tokenDuration() {},
   jwksRefresh() {},
   ledgerWrite() {},
+  rateLimited() {},
 };
 
 /** Prometheus text exposition format 0.0.4, what every Prometheus version scrapes. */
@@ -92,9 +97,14 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     advice: { explicitBucketBoundaries: LEDGER_WRITE_BUCKETS },
   });
 
+  const rateLimited = meter.createCounter('registry_token_rate_limited', {
+    description: 'Requests refused with 429 by a rate limit, by limit (per_address, per_client, failed_auth).',
+  });
+
   // Both outcomes exist from the first scrape, so rate() and absent-series alerts work at once.
   jwksRefresh.add(0, { outcome: 'success' });
   jwksRefresh.add(0, { outcome: 'failure' });
+  for (const limit of ['per_address', 'per_client', 'failed_auth'] as const) rateLimited.add(0, { limit });
 
   const service = boundedLabel(maxLabelValues);
   const plan = boundedLabel(maxLabelValues);
@@ -115,6 +125,9 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     ledgerWrite(seconds) {
       ledgerWrite.record(seconds);
+    },
+    rateLimited(limit) {
+      rateLimited.add(1, { limit });
     },
   };
 

@@ -80,7 +80,7 @@ describe('createAuthorizer: which plan', () => {
     expect(error.reason).toBe('plan_denied');
     expect(error.message).toMatch(/carries no plan and no default plan/);
     expect(error.status).toBe(403);
-    expect(error.oauthError).toBe('access_denied');
+    expect(error.oauthError).toBe('insufficient_scope');
   });
 
   it('does not take inherited object keys for plans', () => {
@@ -94,7 +94,7 @@ describe('createAuthorizer: revocations', () => {
     const auth = authorizer({ revocations: new RevocationSet(['lic-1']) });
     const error = forbidden(() => auth.decide(principal(), parseScopes(['repository:team/app:pull'])));
     expect(error.reason).toBe('license_revoked');
-    expect(error.oauthError).toBe('access_denied');
+    expect(error.oauthError).toBe('insufficient_scope');
     expect(error.scheme).toBe('DPoP');
   });
 

@@ -56,7 +56,7 @@ async function exchange(): Promise<RawResponse> {
 }
 
 async function expectRevoked(code: 'license_revoked' | 'subject_revoked'): Promise<void> {
-  await expectProblem(await exchange(), { status: 403, code, challenge: { scheme: 'DPoP', error: 'access_denied' } });
+  await expectProblem(await exchange(), { status: 403, code, challenge: { scheme: 'DPoP', error: 'insufficient_scope' } });
 }
 
 beforeAll(async () => {
@@ -87,7 +87,7 @@ describe('admin API authentication', () => {
       await expectProblem(await admin(method, path, { who: null, ...(method === 'PUT' ? { body: { reason: 'x' } } : {}) }), {
         status: 401,
         code: 'invalid_token',
-        challenge: { scheme: 'DPoP', error: 'invalid_token' },
+        challenge: { schemes: ['DPoP'] },
       });
     }
   });
@@ -197,8 +197,8 @@ describe('runtime revocations', () => {
       config: (base) => ({ ...base, revokedLicenses: ['lic-op'] }),
     });
     try {
-      await expectProblem(await admin('GET', '/admin/revocations', { target: locked }), { status: 403, code: 'license_revoked', challenge: { scheme: 'DPoP', error: 'access_denied' } });
-      await expectProblem(await admin('DELETE', '/admin/revocations/lic-op', { target: locked }), { status: 403, code: 'license_revoked', challenge: { scheme: 'DPoP', error: 'access_denied' } });
+      await expectProblem(await admin('GET', '/admin/revocations', { target: locked }), { status: 403, code: 'license_revoked', challenge: { scheme: 'DPoP', error: 'insufficient_scope' } });
+      await expectProblem(await admin('DELETE', '/admin/revocations/lic-op', { target: locked }), { status: 403, code: 'license_revoked', challenge: { scheme: 'DPoP', error: 'insufficient_scope' } });
     } finally {
       await locked.close();
     }

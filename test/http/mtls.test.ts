@@ -1,5 +1,6 @@
 // Certificate-bound OpToks (RFC 8705) over real TLS with client certificates, and behind a
-// trusted TLS-terminating proxy that forwards the certificate (RFC 9440 Client-Cert).
+// trusted TLS-terminating proxy that forwards the certificate in the one header configured in
+// server.clientCertificateHeader.
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,8 +27,14 @@ let stranger: IssuedCertificate;
 
 /** HTTPS with client certificates checked against `ca`. */
 let tlsStack: Stack;
-/** Plain HTTP behind a trusted proxy at 127.0.0.1. */
+/** Plain HTTP behind a trusted proxy at 127.0.0.1 that forwards nginx-style `X-SSL-Client-Cert`. */
 let proxied: Stack;
+/** The same behind an RFC 9440 proxy (`Client-Cert`). */
+let rfc9440: Stack;
+/** The same behind Envoy (`x-forwarded-client-cert`). */
+let envoy: Stack;
+/** The header configured, but 127.0.0.1 is not a trusted proxy. */
+let untrusted: Stack;
 /** Plain HTTP, no trusted proxy. */
 let direct: Stack;
 
@@ -40,6 +47,18 @@ const tokenError: ExpectedProblem = { status: 401, code: 'invalid_token', challe
 
 function clientCertHeader(certificate: IssuedCertificate): [string, string] {
   return ['Client-Cert', `:${certificate.der.toString('base64')}:`];
+}
+
+const NGINX_HEADER = 'X-SSL-Client-Cert';
+function nginxHeader(certificate: IssuedCertificate): [string, string] {
+  return [NGINX_HEADER, encodeURIComponent(certificate.certPem)];
+}
+
+function behindProxy(header: { name: string; format: string }, trustedProxies = ['127.0.0.1']) {
+  return (base: Record<string, unknown>) => ({
+    ...base,
+    server: { ...(base.server as object), trustedProxies, clientCertificateHeader: header },
+  });
 }
 
 async function bearer(
@@ -109,9 +128,13 @@ beforeAll(async () => {
       return { ...base, server: { ...(base.server as object), tls: { certPath, keyPath, clientCaPath } } };
     },
   });
-  [proxied, direct] = await Promise.all([
-    startStack({ existingAuthority: tlsStack.authority, config: (base) => ({ ...base, server: { ...(base.server as object), trustedProxies: ['127.0.0.1'] } }) }),
-    startStack({ existingAuthority: tlsStack.authority }),
+  const existingAuthority = tlsStack.authority;
+  [proxied, rfc9440, envoy, untrusted, direct] = await Promise.all([
+    startStack({ existingAuthority, config: behindProxy({ name: NGINX_HEADER, format: 'pem-urlencoded' }) }),
+    startStack({ existingAuthority, config: behindProxy({ name: 'Client-Cert', format: 'rfc9440' }) }),
+    startStack({ existingAuthority, config: behindProxy({ name: 'x-forwarded-client-cert', format: 'xfcc' }) }),
+    startStack({ existingAuthority, config: behindProxy({ name: NGINX_HEADER, format: 'pem-urlencoded' }, ['10.9.9.9']) }),
+    startStack({ existingAuthority }),
   ]);
   [tokenA, tokenStranger] = await Promise.all([
     tlsStack.authority.tokenWithCertificate('team-mtls', clientA.certPem),
@@ -120,7 +143,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([proxied?.close(), direct?.close()]);
+  await Promise.all([proxied?.close(), rfc9440?.close(), envoy?.close(), untrusted?.close(), direct?.close()]);
   await tlsStack?.close();
 });
 
@@ -153,6 +176,16 @@ describe('mutual TLS', () => {
     await expectRefused(tlsStack, await bearer(tlsStack, tokenA, { headers: [clientCertHeader(clientA)] }), tokenError);
   });
 
+  it('no credentials: two challenges, DPoP and Bearer (mTLS is offered), neither naming an error', async () => {
+    for (const target of [tlsStack, proxied]) {
+      const res = await callWithProof(tokenUrl(target.url, { service: SERVICE, scope }), { tls: { ca: ca.certPem } });
+      await expectProblem(res, { status: 401, code: 'invalid_token', challenge: { schemes: ['DPoP', 'Bearer'] } });
+    }
+    // Without TLS and without a forwarded-certificate header there is no mTLS: DPoP only.
+    const res = await callWithProof(tokenUrl(direct.url, { service: SERVICE, scope }));
+    await expectProblem(res, { status: 401, code: 'invalid_token', challenge: { schemes: ['DPoP'] } });
+  });
+
   it('DPoP clients without a certificate still get through the TLS listener', async () => {
     const keys = await newDpopKeys();
     const token = await tlsStack.authority.tokenWithDpop('team-dpop', keys);
@@ -166,32 +199,58 @@ describe('mutual TLS', () => {
 });
 
 describe('behind a trusted TLS-terminating proxy', () => {
-  it('an RFC 9440 Client-Cert header from a trusted proxy binds like the TLS peer', async () => {
-    await expectMtlsIssued(proxied, await bearer(proxied, tokenA, { headers: [clientCertHeader(clientA)] }), clientA);
+  it('the configured header from a trusted proxy binds like the TLS peer', async () => {
+    await expectMtlsIssued(proxied, await bearer(proxied, tokenA, { headers: [nginxHeader(clientA)] }), clientA);
   });
 
-  it('the forwarded certificate must still be the bound one', async () => {
-    await expectRefused(proxied, await bearer(proxied, tokenA, { headers: [clientCertHeader(clientB)] }), tokenError);
-  });
-
-  it('a malformed forwarded certificate is no certificate (401, never 500)', async () => {
+  it('a header that is not the configured one is ignored: a client-sent Client-Cert gets no binding', async () => {
+    const detail = await expectRefused(proxied, await bearer(proxied, tokenA, { headers: [clientCertHeader(clientA)] }), tokenError);
+    expect(detail).toMatch(/bound to a client certificate/);
     for (const header of [
-      ['Client-Cert', ':not base64 at all:'],
-      ['Client-Cert', `:${Buffer.from('garbage').toString('base64')}:`],
-      ['ssl-client-cert', '%E0%A4%A'],
-      ['x-forwarded-client-cert', 'By=spiffe://x;Cert="%ZZ"'],
+      ['ssl-client-cert', encodeURIComponent(clientA.certPem)],
+      ['x-forwarded-client-cert', `Cert="${encodeURIComponent(clientA.certPem)}"`],
     ] as [string, string][]) {
       await expectRefused(proxied, await bearer(proxied, tokenA, { headers: [header] }), tokenError);
     }
   });
 
-  it('an nginx ssl-client-cert (URL-encoded PEM) from a trusted proxy binds too', async () => {
-    await expectMtlsIssued(proxied, await bearer(proxied, tokenA, { headers: [['ssl-client-cert', encodeURIComponent(clientA.certPem)]] }), clientA);
+  it('the configured header sent twice is no certificate (the client added one): refused, not guessed', async () => {
+    for (const pair of [
+      [nginxHeader(clientA), nginxHeader(clientB)],
+      [nginxHeader(clientB), nginxHeader(clientA)],
+      [nginxHeader(clientA), nginxHeader(clientA)],
+    ]) {
+      const detail = await expectRefused(proxied, await bearer(proxied, tokenA, { headers: pair }), tokenError);
+      expect(detail).toMatch(/bound to a client certificate/);
+    }
   });
 
-  it('an Envoy x-forwarded-client-cert (last element, URL-encoded PEM) binds too', async () => {
+  it('the configured header from a peer that is not a trusted proxy is ignored', async () => {
+    const detail = await expectRefused(untrusted, await bearer(untrusted, tokenA, { headers: [nginxHeader(clientA)] }), tokenError);
+    expect(detail).toMatch(/bound to a client certificate/);
+  });
+
+  it('the forwarded certificate must still be the bound one', async () => {
+    await expectRefused(proxied, await bearer(proxied, tokenA, { headers: [nginxHeader(clientB)] }), tokenError);
+  });
+
+  it('a malformed forwarded certificate is no certificate (401, never 500)', async () => {
+    await expectRefused(proxied, await bearer(proxied, tokenA, { headers: [[NGINX_HEADER, '%E0%A4%A']] }), tokenError);
+    await expectRefused(proxied, await bearer(proxied, tokenA, { headers: [[NGINX_HEADER, 'not a certificate']] }), tokenError);
+    for (const value of [':not base64 at all:', `:${Buffer.from('garbage').toString('base64')}:`]) {
+      await expectRefused(rfc9440, await bearer(rfc9440, tokenA, { headers: [['Client-Cert', value]] }), tokenError);
+    }
+    await expectRefused(envoy, await bearer(envoy, tokenA, { headers: [['x-forwarded-client-cert', 'By=spiffe://x;Cert="%ZZ"']] }), tokenError);
+  });
+
+  it('an RFC 9440 Client-Cert binds when that is the configured header and format', async () => {
+    await expectMtlsIssued(rfc9440, await bearer(rfc9440, tokenA, { headers: [clientCertHeader(clientA)] }), clientA);
+    await expectRefused(rfc9440, await bearer(rfc9440, tokenA, { headers: [nginxHeader(clientA)] }), tokenError);
+  });
+
+  it('an Envoy x-forwarded-client-cert (last element, URL-encoded PEM) binds when configured', async () => {
     const xfcc = `By=spiffe://edge;Cert="${encodeURIComponent(clientB.certPem)}",By=spiffe://mesh;Hash=abc;Cert="${encodeURIComponent(clientA.certPem)}"`;
-    await expectMtlsIssued(proxied, await bearer(proxied, tokenA, { headers: [['x-forwarded-client-cert', xfcc]] }), clientA);
+    await expectMtlsIssued(envoy, await bearer(envoy, tokenA, { headers: [['x-forwarded-client-cert', xfcc]] }), clientA);
   });
 
   it('the same Client-Cert header without a trusted proxy is 401 invalid_token', async () => {
@@ -222,7 +281,7 @@ describe('behind a trusted TLS-terminating proxy', () => {
   });
 
   it('no ledger holds a token or a certificate-bound OpTok', () => {
-    for (const target of [tlsStack, proxied, direct]) {
+    for (const target of [tlsStack, proxied, rfc9440, envoy, untrusted, direct]) {
       const text = treeText(target.config.ledger.path);
       for (const secret of secrets) expect(text.includes(secret)).toBe(false);
     }

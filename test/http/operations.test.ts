@@ -306,6 +306,27 @@ describe('error answers', () => {
     await expectProblem(media, { status: 415, code: 'invalid_request', challenge: null });
   });
 
+  it('errors Fastify raises before routing or parsing are problem documents too (414, 400 bad URL, 431)', async () => {
+    // A 3,000-character licence id in the admin path.
+    const long = await rawRequest(`${stack.url}/admin/revocations/${'L'.repeat(3000)}`, { method: 'DELETE', headers: [['X-Request-Id', 'long-path-1']] });
+    const body = await expectProblem(long, { status: 414, code: 'invalid_request', challenge: null });
+    expect(body.title).toBe('URI Too Long');
+    expect(body.detail).toBe('a path segment is longer than 255 characters');
+    expect(body.request_id).toBe('long-path-1');
+    expect(long.body).not.toContain('LLLLLLLLLL');
+    // 255 characters still route (404: no such revocation needs a token first, so 401 here).
+    const fits = await rawRequest(`${stack.url}/admin/revocations/${'L'.repeat(255)}`, { method: 'DELETE' });
+    expect(fits.status).toBe(401);
+    const badUrl = await rawRequest(`${stack.url}/admin/issuances/%E0%A4%A`);
+    await expectProblem(badUrl, { status: 400, code: 'invalid_request', challenge: null });
+    const headers = await rawRequest(tokenUrl(stack.url, { service: SERVICE }), { headers: [['X-Padding', 'x'.repeat(20_000)]] });
+    expect(headers.status).toBe(431);
+    expect(headers.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const problemBody = headers.json<{ code: string; status: number; errors: { code: string }[]; request_id: string }>();
+    expect(problemBody).toMatchObject({ status: 431, code: 'invalid_request', errors: [{ code: 'DENIED' }] });
+    expect(problemBody.request_id).toBe(headers.headers['x-request-id']);
+  });
+
   it('an internal failure is a bare 500: no message, stack or path leaks; the log keeps it under the request id', async () => {
     const secret = 'mongodb://admin:hunter2@db.internal:27017 at /srv/registry-token/src/record/mongodb.ts:42';
     const failing = (): never => {

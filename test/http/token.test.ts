@@ -102,6 +102,10 @@ async function exchange(options: ExchangeOptions = {}): Promise<Sent> {
   return { res, requestId, proof: typeof proof === 'string' ? proof : undefined, target };
 }
 
+function logLinesOf(target: Stack): string[] {
+  return target.logs().split('\n').filter((line) => line !== '');
+}
+
 async function recordOf(target: Stack, requestId: string, outcome: 'issued' | 'rejected'): Promise<IssuanceRecord> {
   const { records } = await target.service.ledger.query({ outcome, limit: 500 });
   const found = records.filter((r) => r.requestId === requestId);
@@ -316,7 +320,7 @@ describe('GET /token: what clients and the registry get', () => {
     await expectRejected(await exchange({ params: { scope: [`repository:${name}:pull`] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
   });
 
@@ -328,7 +332,7 @@ describe('GET /token: what clients and the registry get', () => {
     await expectRejected(await exchange({ params: { scope: ['registry:catalog:*'] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
   });
 });
@@ -346,7 +350,7 @@ describe('GET /token: plans decide what is granted', () => {
     const { detail } = await expectRejected(await exchange({ params: { scope: ['repository:secret/x:pull'] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
     expect(detail).toMatch(/team/);
   });
@@ -360,7 +364,7 @@ describe('GET /token: plans decide what is granted', () => {
     const { record } = await expectRejected(await exchange({ client: 'platinum', params: { scope: ['repository:library/base:pull'] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
     expect(record).toMatchObject({ subject: 'platinum', plan: 'platinum', binding: dpopBinding('platinum') });
   });
@@ -371,7 +375,7 @@ describe('GET /token: plans decide what is granted', () => {
     await expectRejected(await exchange({ client: 'tenant-a', params: { scope: ['repository:tenants/beta/app:pull'] } }), {
       status: 403,
       code: 'plan_denied',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
   });
 
@@ -379,7 +383,7 @@ describe('GET /token: plans decide what is granted', () => {
     await expectRejected(await exchange({ client: 'revoked', params: { scope: ['repository:team/app:pull'] } }), {
       status: 403,
       code: 'license_revoked',
-      challenge: { scheme: 'DPoP', error: 'access_denied' },
+      challenge: { scheme: 'DPoP', error: 'insufficient_scope' },
     });
   });
 
@@ -414,6 +418,29 @@ describe('GET /token: malformed requests', () => {
       code: 'invalid_request',
       challenge: { scheme: 'Bearer', error: 'invalid_request' },
     });
+  });
+});
+
+describe('HEAD /token', () => {
+  it('is 405 with Allow: GET, and runs nothing: no exchange, no ledger record', async () => {
+    const before = (await stack.service.ledger.query({ limit: 500 })).records.length;
+    const url = tokenUrl(stack.url, { service: SERVICE, scope: ['repository:team/app:pull'] });
+    const token = opToks['team-dpop'];
+    // A proof that would make the GET succeed, so that only the method decides.
+    const proof = await makeProof(keys['team-dpop'], 'HEAD', url, token);
+    secrets.add(token).add(proof);
+    const requestId = `head-${randomUUID()}`;
+    const res = await callWithProof(url, { method: 'HEAD', token, proof, headers: [['X-Request-Id', requestId]] });
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('GET');
+    expect(res.headers['x-request-id']).toBe(requestId);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toBe('');
+    const after = (await stack.service.ledger.query({ limit: 500 })).records;
+    expect(after.length).toBe(before);
+    expect(after.some((r) => r.requestId === requestId)).toBe(false);
+    expect(logLinesOf(stack).some((line) => line.includes(requestId))).toBe(false);
   });
 });
 
@@ -585,8 +612,12 @@ describe('GET /token: OpTok checks', () => {
     await expectRejected(await exchange({ token: null, proof: null, headers: [['Authorization', 'DPoP']] }), tokenError);
   });
 
-  it('no credentials at all is 401 invalid_token with a DPoP challenge', async () => {
-    const { detail } = await expectRejected(await exchange({ token: null, proof: null, params: { scope: ['repository:library/base:pull'] } }), tokenError);
+  it('no credentials at all is 401 with a DPoP challenge that names no error (RFC 6750 §3.1)', async () => {
+    const { detail } = await expectRejected(await exchange({ token: null, proof: null, params: { scope: ['repository:library/base:pull'] } }), {
+      status: 401,
+      code: 'invalid_token',
+      challenge: { schemes: ['DPoP'] },
+    });
     expect(detail).toMatch(/no access token/);
   });
 

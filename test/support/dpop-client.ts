@@ -93,6 +93,8 @@ export interface RawRequestOptions {
   /** For https URLs: trust anchors and the client certificate. */
   tls?: Pick<HttpsRequestOptions, 'ca' | 'cert' | 'key' | 'servername' | 'rejectUnauthorized'>;
   timeoutMs?: number;
+  /** Source address of the connection (any 127.0.0.0/8 address works on loopback). */
+  localAddress?: string;
 }
 
 /**
@@ -119,6 +121,7 @@ export function rawRequest(url: string, options: RawRequestOptions = {}): Promis
       headers: flat as unknown as Record<string, string>,
       agent: false as const,
       timeout: timeoutMs,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
     };
     const onResponse = (res: import('node:http').IncomingMessage) => {
       const chunks: Buffer[] = [];
@@ -224,8 +227,11 @@ export interface ExpectedProblem {
   status: number;
   /** Our reason code (`code` of the problem body). */
   code: string;
-  /** The expected challenge, or null when the answer must carry no WWW-Authenticate. */
-  challenge: { scheme: 'DPoP' | 'Bearer'; error: string } | null;
+  /**
+   * The expected challenge; `{schemes}` for a request without credentials: one challenge per
+   * scheme, in this order, none with an `error` (RFC 6750 §3.1); null: no WWW-Authenticate.
+   */
+  challenge: { scheme: 'DPoP' | 'Bearer'; error: string } | { schemes: readonly ('DPoP' | 'Bearer')[] } | null;
   /** Default true: error answers must not be cached. */
   noStore?: boolean;
 }
@@ -236,7 +242,23 @@ function headerOf(res: Response | RawResponse, name: string): string | undefined
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-const DOCKER_CODES: Record<number, string> = { 401: 'UNAUTHORIZED', 403: 'DENIED', 400: 'DENIED', 404: 'NOT_FOUND', 503: 'UNAVAILABLE', 500: 'UNAVAILABLE' };
+const DOCKER_CODES: Record<number, string> = {
+  401: 'UNAUTHORIZED', 403: 'DENIED', 400: 'DENIED', 404: 'NOT_FOUND', 405: 'UNSUPPORTED', 429: 'TOOMANYREQUESTS', 503: 'UNAVAILABLE', 500: 'UNAVAILABLE',
+};
+
+/** Every WWW-Authenticate header line of an answer, each parsed as one challenge. */
+export function challengesOf(res: Response | RawResponse): { scheme: string; params: Record<string, string> }[] {
+  const lines: string[] = [];
+  if (res instanceof Response) {
+    const joined = res.headers.get('www-authenticate');
+    if (joined !== null) lines.push(...joined.split(/,\s*(?=(?:DPoP|Bearer) )/));
+  } else {
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      if (res.rawHeaders[i]!.toLowerCase() === 'www-authenticate') lines.push(res.rawHeaders[i + 1]!);
+    }
+  }
+  return lines.map((line) => parseChallenge(line)!);
+}
 
 /**
  * Asserts an error answer: status, problem+json body with our `code`, the Docker `errors`
@@ -258,6 +280,15 @@ export async function expectProblem(res: Response | RawResponse, expected: Expec
   const challenge = parseChallenge(headerOf(res, 'www-authenticate'));
   if (expected.challenge === null) {
     expect(challenge, context).toBeUndefined();
+  } else if ('schemes' in expected.challenge) {
+    const all = challengesOf(res);
+    expect(all.map((c) => c.scheme), context).toEqual(expected.challenge.schemes);
+    for (const each of all) {
+      expect(each.params.error, context).toBeUndefined();
+      expect(each.params.error_description, context).toBeUndefined();
+      expect(each.params.realm, context).toBeTruthy();
+      if (each.scheme === 'DPoP') expect(each.params.algs).toBeTruthy();
+    }
   } else {
     expect(challenge?.scheme, context).toBe(expected.challenge.scheme);
     expect(challenge?.params.error, context).toBe(expected.challenge.error);

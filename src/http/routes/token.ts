@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Pipeline } from '../../pipeline.ts';
 import type { NonceSource } from '../../authenticate/dpop-nonce.ts';
 import { credentialsOf, type CredentialOptions } from '../credentials.ts';
+import { renderMethodNotAllowed } from '../errors.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -13,7 +14,9 @@ function all(query: Query, name: string): string[] {
 }
 
 export function tokenRoutes(app: FastifyInstance, deps: { pipeline: Pipeline; credentials: CredentialOptions; nonces: NonceSource | undefined }): void {
-  app.get('/token', async (request, reply) => {
+  // HEAD would run the whole exchange (and record an issuance nobody receives): not served.
+  app.head('/token', async (request, reply) => renderMethodNotAllowed(request, reply, ['GET']));
+  app.get('/token', { exposeHeadRoute: false }, async (request, reply) => {
     const query = request.query as Query;
     const grant = await deps.pipeline.exchange({
       credentials: credentialsOf(request, deps.credentials),

@@ -1,0 +1,116 @@
+// Rate limits (`rateLimits`) on @fastify/rate-limit's counters: per source address on every
+// limited request, per failed authentication from an address (fail2ban-like: past the limit the
+// address is refused for the rest of the window), and per authenticated client, which the
+// pipeline asks through ClientLimiter after authentication. Refusals are TooManyRequestsError,
+// so the one renderer (src/http/errors.ts) writes them; the plugin never answers itself.
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { TooManyRequestsError } from '../domain/errors.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import type { ClientLimiter } from './client-limiter.ts';
+
+export interface Limit {
+  max: number;
+  windowSeconds: number;
+}
+
+export interface RateLimitOptions {
+  perAddress: Limit;
+  perClient: Limit;
+  failedAuthPerAddress: Limit;
+}
+
+export interface RateLimitHooks {
+  /** Whether a routed request is limited at all (health probes and metrics are not). */
+  applies(request: FastifyRequest): boolean;
+  /** Whether an answered request was a failed authentication (credentials presented, refused). */
+  failedAuthentication(request: FastifyRequest): boolean;
+}
+
+export interface RateLimits {
+  readonly clients: ClientLimiter;
+  /** Registers the counters and the hooks on the app; before this, `clients.admit` refuses to run. */
+  install(app: FastifyInstance, hooks: RateLimitHooks): Promise<void>;
+}
+
+type Checker = ReturnType<FastifyInstance['createRateLimit']>;
+
+/** Keys per counter before the least recently used is dropped: bounded memory under a spread flood. */
+const KEYS_PER_LIMIT = 100_000;
+
+/** The remaining window in whole seconds, when the key is at or over `max`. */
+async function overLimit(check: Checker, request: FastifyRequest, increment: boolean): Promise<number | undefined> {
+  const result = await check(request, { increment });
+  if (result.isAllowed) return undefined;
+  const over = increment ? result.isExceeded : result.remaining === 0 && result.ttl > 0;
+  return over ? result.ttlInSeconds : undefined;
+}
+
+function per(limit: Limit): string {
+  return `at most ${limit.max} in ${limit.windowSeconds} s`;
+}
+
+export function createRateLimits(options: RateLimitOptions, deps: { metrics: Metrics; logger: Logger }): RateLimits {
+  const { metrics, logger } = deps;
+  let perClient: Checker | undefined;
+
+  const clients: ClientLimiter = {
+    async admit(principal) {
+      if (perClient === undefined) throw new Error('rate limits are not installed on the app');
+      // The plugin's checker takes a request; a principal has no HTTP request of its own.
+      const keyed = { routeOptions: {}, clientKey: principal.subject } as unknown as FastifyRequest;
+      const retryAfterSeconds = await overLimit(perClient, keyed, true);
+      if (retryAfterSeconds === undefined) return;
+      metrics.rateLimited('per_client');
+      throw new TooManyRequestsError(
+        `too many token requests by this client (${per(options.perClient)}); retry in ${retryAfterSeconds} s`,
+        { retryAfterSeconds },
+      );
+    },
+  };
+
+  async function install(app: FastifyInstance, hooks: RateLimitHooks): Promise<void> {
+    // global: false: nothing is limited by the plugin's own route hooks; our hooks decide.
+    await app.register(rateLimit, { global: false, cache: KEYS_PER_LIMIT });
+    const counter = (limit: Limit, extra: { keyGenerator?: (request: FastifyRequest) => string } = {}) =>
+      app.createRateLimit({ max: limit.max, timeWindow: limit.windowSeconds * 1000, cache: KEYS_PER_LIMIT, ...extra } as Parameters<FastifyInstance['createRateLimit']>[0]);
+    // request.ip (trustedProxies decide it), IPv6 by its /64, which one host can fill at will.
+    // It is undefined only for a socket already gone; those share one key.
+    const address = { keyGenerator: (request: FastifyRequest) => normalizeIP(request.ip ?? 'gone', 64) };
+    const perAddress = counter(options.perAddress, address);
+    const failedAuth = counter(options.failedAuthPerAddress, address);
+    perClient = counter(options.perClient, { keyGenerator: (request) => (request as unknown as { clientKey: string }).clientKey });
+
+    app.addHook('onRequest', async (request) => {
+      if (!hooks.applies(request)) return;
+      const blocked = await overLimit(failedAuth, request, false);
+      if (blocked !== undefined) {
+        metrics.rateLimited('failed_auth');
+        throw new TooManyRequestsError(
+          `too many failed authentications from this address (${per(options.failedAuthPerAddress)}); retry in ${blocked} s`,
+          { retryAfterSeconds: blocked },
+        );
+      }
+      const retryAfterSeconds = await overLimit(perAddress, request, true);
+      if (retryAfterSeconds !== undefined) {
+        metrics.rateLimited('per_address');
+        throw new TooManyRequestsError(
+          `too many requests from this address (${per(options.perAddress)}); retry in ${retryAfterSeconds} s`,
+          { retryAfterSeconds },
+        );
+      }
+    });
+
+    app.addHook('onResponse', async (request) => {
+      if (!hooks.applies(request) || !hooks.failedAuthentication(request)) return;
+      const result = await failedAuth(request);
+      if (!result.isAllowed && result.remaining === 0 && !result.isExceeded) {
+        // Said once per window: by the failure that reached the limit (current === max).
+        logger.warn({ address: request.ip, failures: result.max, retryAfterSeconds: result.ttlInSeconds }, 'address refused after too many failed authentications');
+      }
+    });
+  }
+
+  return { clients, install };
+}
