@@ -42,10 +42,14 @@ function compileSegment(segment: string, parts: Part[]): void {
   for (const piece of segment.split(/(\{[A-Za-z]+\}|\*)/)) {
     if (piece === '') continue;
     if (piece === '*') parts.push('[^/]*');
-    else if (piece.startsWith('{') && piece.endsWith('}')) {
+    else if (/^\{[A-Za-z]+\}$/.test(piece)) {
       const name = piece.slice(1, -1) as Placeholder;
       if (!PLACEHOLDERS.includes(name)) throw new TypeError(`unknown placeholder ${piece} (use {subject}, {tenant} or {clientId})`);
       parts.push({ placeholder: name });
+    } else if (/[{}]/.test(piece)) {
+      // No repository name holds a brace: `{tenant_id}` or `{1}` is a mistyped placeholder,
+      // a rule that could never match, so it is refused rather than kept as literal text.
+      throw new TypeError(`"${segment}": braces only write a placeholder ({subject}, {tenant} or {clientId})`);
     } else parts.push(escape(piece));
   }
 }

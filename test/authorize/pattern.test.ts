@@ -72,8 +72,6 @@ describe('compilePattern: wildcards and literals', () => {
     ['[ab]', '[ab]', true],
     ['[ab]', 'a', false],
     ['a\\b', 'a\\b', true],
-    ['a{1}c', 'a{1}c', true],
-    ['a{1}c', 'ac', false],
     // host:port names
     ['localhost:5000/**', 'localhost:5000/team/app', true],
     ['localhost:5000/**', 'localhost:5001/team/app', false],
@@ -219,6 +217,15 @@ describe('compilePattern: refused patterns', () => {
     ['**a/b', /"\*\*" must be a whole segment/],
     ['tenants/{nope}/**', /unknown placeholder \{nope\}/],
     ['tenants/{Tenant}/**', /unknown placeholder \{Tenant\}/],
+    // no repository name holds a brace: anything else in braces is a mistyped placeholder
+    ['a{1}c', /"a\{1\}c": braces only write a placeholder/],
+    ['{1}', /braces only write a placeholder/],
+    ['t-{tenant_id}-*', /braces only write a placeholder/],
+    ['t/{tenant_id}/**', /braces only write a placeholder/],
+    ['t/{tenant/**', /braces only write a placeholder/],
+    ['t/tenant}/**', /braces only write a placeholder/],
+    ['t/{}/**', /braces only write a placeholder/],
+    ['t/{{tenant}}/**', /braces only write a placeholder/],
   ];
   it.each(table)('%s', (pattern, message) => {
     expect(() => compilePattern(pattern)).toThrow(TypeError);
