@@ -35,10 +35,20 @@ const piece: fc.Arbitrary<PieceSpec> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(...HOSTILE.filter((c) => c !== '/' && c !== '*')).map((text) => ({ kind: 'text' as const, text })) },
 );
 
-const segmentSpec: fc.Arbitrary<SegmentSpec> = fc.oneof(
-  { weight: 1, arbitrary: fc.constant('globstar' as const) },
-  { weight: 4, arbitrary: fc.array(piece, { maxLength: 4 }) },
+/** Pieces an operator would write: names, `-`, `*` and placeholders, no hostile characters. */
+const tamePiece: fc.Arbitrary<PieceSpec> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom('a', 'b', 'ab', '0', '-', 't-', 'ci', '.', '_').map((text) => ({ kind: 'text' as const, text })) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'star' as const }) },
+  { weight: 2, arbitrary: fc.constantFrom('subject', 'tenant', 'clientId').map((name) => ({ kind: 'var' as const, name })) },
 );
+
+const segmentSpec = (tame: boolean): fc.Arbitrary<SegmentSpec> =>
+  fc.oneof(
+    { weight: 1, arbitrary: fc.constant('globstar' as const) },
+    { weight: 4, arbitrary: fc.array(tame ? tamePiece : piece, { minLength: tame ? 1 : 0, maxLength: 4 }) },
+  );
+
+const component = fc.stringMatching(/^[abc0]{1,3}(?:-[abc]{1,2})?$/);
 
 function render(segments: readonly SegmentSpec[]): string {
   return segments
@@ -53,18 +63,21 @@ function render(segments: readonly SegmentSpec[]): string {
  * random text, a placeholder with the caller's value or something close), then sometimes
  * mutated, so that matches and near misses are both common.
  */
-export const patternCase: fc.Arbitrary<{ pattern: string; name: string; vars: ModelVars }> = fc
-  .tuple(fc.array(segmentSpec, { minLength: 1, maxLength: 5 }), vars)
-  .chain(([segments, who]) => {
+export const patternCaseFor = (who: ModelVars, tame = false): fc.Arbitrary<{ pattern: string; name: string; vars: ModelVars }> =>
+  fc.array(segmentSpec(tame), { minLength: 1, maxLength: tame ? 3 : 5 }).chain((segments) => {
     const fillers = segments.map((segment) =>
       segment === 'globstar'
-        ? fc.array(plainText(3), { maxLength: 3 })
+        ? fc.array(tame ? component : plainText(3), { maxLength: 3 })
         : fc.tuple(
             ...segment.map((p): fc.Arbitrary<string> =>
               p.kind === 'text'
-                ? fc.oneof({ weight: 5, arbitrary: fc.constant(p.text) }, { weight: 1, arbitrary: hostileText(2) })
+                ? tame
+                  ? fc.constant(p.text)
+                  : fc.oneof({ weight: 5, arbitrary: fc.constant(p.text) }, { weight: 1, arbitrary: hostileText(2) })
                 : p.kind === 'star'
-                  ? fc.oneof(plainText(4), hostileText(3))
+                  ? tame
+                    ? fc.oneof(fc.constant(''), component)
+                    : fc.oneof(plainText(4), hostileText(3))
                   : fc.oneof(
                       { weight: 4, arbitrary: fc.constant(who[p.name] ?? '') },
                       // near misses: the value with its separators changed (`a.b` is not `acb`)
@@ -75,9 +88,11 @@ export const patternCase: fc.Arbitrary<{ pattern: string; name: string; vars: Mo
           ).map((parts) => [parts.join('')]),
     );
     const instantiated = fc.tuple(...fillers).map((groups) => groups.flat().join('/'));
-    const name = fc.oneof({ weight: 4, arbitrary: instantiated }, { weight: 1, arbitrary: hostileText(20) });
+    const name = tame ? instantiated : fc.oneof({ weight: 4, arbitrary: instantiated }, { weight: 1, arbitrary: hostileText(20) });
     return name.map((n) => ({ pattern: render(segments), name: n, vars: who }));
   });
+
+export const patternCase = vars.chain((who) => patternCaseFor(who));
 
 /** A random pattern string with no structure at all (mostly invalid). */
 export const rawPattern: fc.Arbitrary<string> = fc.oneof(

@@ -26,7 +26,7 @@ describe('compilePattern (property)', () => {
         if (!model.ok) return;
         expect(compilePattern(pattern).matches(name, who)).toBe(modelMatches(model, name, who));
       }),
-      { numRuns: 4000 },
+      { numRuns: 3000 },
     );
   });
 
@@ -37,7 +37,7 @@ describe('compilePattern (property)', () => {
         expect(compiles(pattern)).toBe(model.ok);
         if (model.ok) expect(compilePattern(pattern).matches(name, who)).toBe(modelMatches(model, name, who));
       }),
-      { numRuns: 2000 },
+      { numRuns: 1000 },
     );
   });
 

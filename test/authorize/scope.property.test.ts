@@ -77,7 +77,7 @@ describe('parseScope (property)', () => {
         const result = outcome(() => parseScope(scope));
         if (result.ok) checkParsed(result.value);
       }),
-      { numRuns: 3000 },
+      { numRuns: 2000 },
     );
   });
 
