@@ -82,10 +82,14 @@ export function compilePattern(source: string): CompiledPattern {
     const compiled = new RegExp(`^${parts.join('')}$`);
     return { source, matches: (name) => compiled.test(name) };
   }
+  // Any name the pattern grants to some caller has this shape: a cheap first test, so that the
+  // per-caller regexps are only built (and cached) for names that could match at all.
+  const shape = new RegExp(`^${parts.map((part) => (typeof part === 'string' ? part : '[a-z0-9._-]+')).join('')}$`);
   const cache = new Map<string, RegExp>();
   return {
     source,
     matches(name, vars) {
+      if (!shape.test(name)) return false;
       const values: string[] = [];
       for (const placeholder of placeholders) {
         const value = vars[placeholder];

@@ -128,6 +128,16 @@ describe('compilePattern: placeholders match only the caller’s own value', () 
     expect(compilePattern(pattern).matches(name, vars)).toBe(expected);
   });
 
+  it('stays right for a caller after hundreds of others (its per-caller regexps are a bounded cache)', () => {
+    const pattern = compilePattern('ci/{clientId}-*');
+    for (let i = 0; i < 1000; i += 1) {
+      expect(pattern.matches(`ci/c${i}-build`, { clientId: `c${i}` })).toBe(true);
+      expect(pattern.matches(`ci/c${i}-build`, { clientId: `c${i + 1}` })).toBe(false);
+    }
+    expect(pattern.matches('ci/c0-build', { clientId: 'c0' })).toBe(true);
+    expect(pattern.matches('ci/c0-build', { clientId: 'c999' })).toBe(false);
+  });
+
   it('one compiled pattern serves different callers', () => {
     const pattern = compilePattern('tenants/{tenant}/**');
     expect(pattern.matches('tenants/acme/app', { tenant: 'acme' })).toBe(true);
