@@ -9,7 +9,8 @@
 // it should grant. A value that is not itself a repository path component (empty, `/`,
 // `..`, upper case, anything outside [a-z0-9._-]) never matches.
 // Hand-written: the semantics (placeholders bound to the caller) are ours, and a regex
-// compiled once is cheaper per request than any general glob library call.
+// compiled once (once per caller value, cached, for placeholders) is cheaper per request
+// than any general glob library call.
 
 export interface PatternVars {
   readonly subject?: string | undefined;

@@ -1,5 +1,6 @@
 // fast-check generators shared by the authorize property tests: small alphabets so that
 // random patterns and names collide often, plus the characters an attacker would try.
+// A failure prints `{ seed, path }`; pass both to that fc.assert's options to replay it.
 import fc from 'fast-check';
 import type { ModelVars } from './plan-model.ts';
 
