@@ -1,6 +1,12 @@
 // The plan catalogue, compiled once from configuration (and again, whole, on reload).
-import type { PlanRule } from '../config/schema.ts';
 import { compilePattern, type CompiledPattern, type PatternVars } from './pattern.ts';
+
+/** One plan rule as configuration states it (the config schema validates its shape). */
+export interface PlanRule {
+  readonly repository?: string | undefined;
+  readonly registry?: string | undefined;
+  readonly actions: readonly string[];
+}
 
 export interface CompiledRule {
   /** Human-readable, for `explain` and logs: `team#2 repository:team/**`. */
@@ -15,7 +21,7 @@ export interface PlanCatalogue {
   readonly defaultPlan: string | undefined;
 }
 
-export function compilePlans(plans: Record<string, PlanRule[]>, defaultPlan: string | undefined): PlanCatalogue {
+export function compilePlans(plans: Readonly<Record<string, readonly PlanRule[]>>, defaultPlan: string | undefined): PlanCatalogue {
   const compiled = new Map<string, CompiledRule[]>();
   for (const [plan, rules] of Object.entries(plans)) {
     compiled.set(

@@ -16,9 +16,19 @@ const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
 const REPOSITORY_NAME = new RegExp(`^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
 const OTHER_NAME = /^[A-Za-z0-9._\-/:*[\]]+$/;
 const MAX_NAME_LENGTH = 255;
+// Real types and actions are a few letters; bounding them bounds what a request makes the
+// service hold, log and record (a decision lists every requested action).
+const MAX_TYPE_LENGTH = 64;
+const MAX_ACTION_LENGTH = 32;
+const MAX_ACTIONS = 16;
+
+/** The caller's text as a refusal quotes it: the message is rendered thrice and recorded. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}...`;
+}
 
 function malformed(scope: string, why: string): InvalidRequestError {
-  return new InvalidRequestError('invalid_scope', `malformed scope "${scope.slice(0, 300)}": ${why}`);
+  return new InvalidRequestError('invalid_scope', `malformed scope "${clip(scope, 300)}": ${why}`);
 }
 
 export function parseScope(scope: string): ResourceScope {
@@ -28,16 +38,20 @@ export function parseScope(scope: string): ResourceScope {
   const typePart = scope.slice(0, first);
   const name = scope.slice(first + 1, last);
   const actionPart = scope.slice(last + 1);
+  if (typePart.length > MAX_TYPE_LENGTH) throw malformed(scope, `the resource type is longer than ${MAX_TYPE_LENGTH} characters`);
   const type = TYPE.exec(typePart);
-  if (type === null) throw malformed(scope, `resource type "${typePart}" is not [a-z0-9]+ with an optional (class)`);
+  if (type === null) throw malformed(scope, `resource type "${clip(typePart, 40)}" is not [a-z0-9]+ with an optional (class)`);
   if (name === '' || name.length > MAX_NAME_LENGTH) throw malformed(scope, 'the resource name is empty or longer than 255 characters');
   const namePattern = type[1] === 'repository' ? REPOSITORY_NAME : OTHER_NAME;
   if (!namePattern.test(name)) throw malformed(scope, `"${name}" is not a valid ${type[1]} name`);
-  const actions = actionPart.split(',');
-  for (const action of actions) {
-    if (!ACTION.test(action)) throw malformed(scope, `action "${action}" is not [a-z]+ or *`);
+  const actions = new Set<string>();
+  for (const action of actionPart.split(',')) {
+    if (action.length > MAX_ACTION_LENGTH) throw malformed(scope, `action "${action.slice(0, 40)}..." is longer than ${MAX_ACTION_LENGTH} characters`);
+    if (!ACTION.test(action)) throw malformed(scope, `action "${clip(action, 40)}" is not [a-z]+ or *`);
+    actions.add(action);
+    if (actions.size > MAX_ACTIONS) throw malformed(scope, `more than ${MAX_ACTIONS} different actions`);
   }
-  return { type: type[1]!, class: type[2], name, actions: [...new Set(actions)] };
+  return { type: type[1]!, class: type[2], name, actions: [...actions] };
 }
 
 /**

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { PlanRule } from '../../src/config/schema.ts';
 import { ForbiddenError } from '../../src/domain/errors.ts';
 import type { Principal } from '../../src/domain/types.ts';
 import { createAuthorizer } from '../../src/authorize/decide.ts';
-import { compilePlans } from '../../src/authorize/plans.ts';
+import { compilePlans, type PlanRule } from '../../src/authorize/plans.ts';
 import { RevocationSet, type RevocationView } from '../../src/authorize/revocations.ts';
 import { parseScopes } from '../../src/authorize/scope.ts';
 import { thrown } from '../support/thrown.ts';
@@ -16,6 +15,10 @@ const PLANS: Record<string, PlanRule[]> = {
     { repository: 'team/**', actions: ['delete'] },
   ],
   tenant: [{ repository: 'tenants/{tenant}/**', actions: ['pull', 'push', 'delete'] }],
+  prefixed: [
+    { repository: 'ci/{clientId}-*', actions: ['pull', 'push'] },
+    { repository: 't-{tenant}-*/app', actions: ['pull'] },
+  ],
   janitor: [{ repository: '**', actions: ['pull', 'delete'] }],
   operator: [
     { repository: '**', actions: ['*'] },
@@ -156,6 +159,8 @@ describe('createAuthorizer: granted subset', () => {
       ['repository:team/other:pull,push', 'repository:library/base:pull'],
     ],
     ['the caller’s own tenant', { plan: 'tenant', tenant: 'acme' }, ['repository:tenants/acme/app:pull', 'repository:tenants/globex/app:pull'], ['repository:tenants/acme/app:pull']],
+    ['a client id before a wildcard (issue 7)', { plan: 'prefixed', clientId: 'runner' }, ['repository:ci/runner-build-1:push'], ['repository:ci/runner-build-1:push']],
+    ['a tenant before a wildcard (issue 7)', { plan: 'prefixed', tenant: 'a' }, ['repository:t-a-b-c/app:pull', 'repository:t-ab-x/app:pull'], ['repository:t-a-b-c/app:pull']],
     ['the catalogue with a registry rule', { plan: 'operator' }, ['registry:catalog:*'], ['registry:catalog:*']],
     [
       'no catalogue without a registry rule, other entries kept',
@@ -177,6 +182,7 @@ describe('createAuthorizer: granted subset', () => {
     ['the catalogue with a repository rule only', { plan: 'noCatalogue' }, ['registry:catalog:*']],
     ['another tenant', { plan: 'tenant', tenant: 'acme' }, ['repository:tenants/globex/app:pull']],
     ['a tenant pattern with no tenant claim', { plan: 'tenant', tenant: undefined }, ['repository:tenants/acme/app:pull']],
+    ['a prefix of another client id', { plan: 'prefixed', clientId: 'run' }, ['repository:ci/runner-build-1:pull']],
     ['an empty plan', { plan: 'empty' }, ['repository:library/alpine:pull']],
   ];
   it.each(denials)('refuses a non-empty request granted nothing: %s', (_label, who, scopes) => {

@@ -72,8 +72,6 @@ describe('compilePattern: wildcards and literals', () => {
     ['[ab]', '[ab]', true],
     ['[ab]', 'a', false],
     ['a\\b', 'a\\b', true],
-    ['a{1}c', 'a{1}c', true],
-    ['a{1}c', 'ac', false],
     // host:port names
     ['localhost:5000/**', 'localhost:5000/team/app', true],
     ['localhost:5000/**', 'localhost:5001/team/app', false],
@@ -130,11 +128,93 @@ describe('compilePattern: placeholders match only the caller’s own value', () 
     expect(compilePattern(pattern).matches(name, vars)).toBe(expected);
   });
 
+  it('stays right for a caller after hundreds of others (its per-caller regexps are a bounded cache)', () => {
+    const pattern = compilePattern('ci/{clientId}-*');
+    for (let i = 0; i < 1000; i += 1) {
+      expect(pattern.matches(`ci/c${i}-build`, { clientId: `c${i}` })).toBe(true);
+      expect(pattern.matches(`ci/c${i}-build`, { clientId: `c${i + 1}` })).toBe(false);
+    }
+    expect(pattern.matches('ci/c0-build', { clientId: 'c0' })).toBe(true);
+    expect(pattern.matches('ci/c0-build', { clientId: 'c999' })).toBe(false);
+  });
+
   it('one compiled pattern serves different callers', () => {
     const pattern = compilePattern('tenants/{tenant}/**');
     expect(pattern.matches('tenants/acme/app', { tenant: 'acme' })).toBe(true);
     expect(pattern.matches('tenants/acme/app', { tenant: 'globex' })).toBe(false);
     expect(pattern.matches('tenants/globex/app', { tenant: 'globex' })).toBe(true);
+  });
+});
+
+describe('compilePattern: a placeholder next to a wildcard is the caller\'s value, literally', () => {
+  // Issue 7, defect 9: both were refused.
+  it('ci/{clientId}-* grants ci/runner-build-1 to client runner', () => {
+    expect(compilePattern('ci/{clientId}-*').matches('ci/runner-build-1', { clientId: 'runner' })).toBe(true);
+  });
+  it('t-{tenant}-*/app grants t-a-b-c/app to tenant a', () => {
+    expect(compilePattern('t-{tenant}-*/app').matches('t-a-b-c/app', { tenant: 'a' })).toBe(true);
+  });
+
+  // pattern, name, vars, expected
+  const table: [string, string, PatternVars, boolean][] = [
+    // the value is a literal prefix of the segment, `*` takes the rest (any `-` included)
+    ['ci/{clientId}-*', 'ci/runner-', { clientId: 'runner' }, true],
+    ['ci/{clientId}-*', 'ci/runner-x-y-z', { clientId: 'runner' }, true],
+    ['ci/{clientId}-*', 'ci/runner', { clientId: 'runner' }, false],
+    ['ci/{clientId}-*', 'ci/runnerx-1', { clientId: 'runner' }, false],
+    ['ci/{clientId}-*', 'ci/other-runner-1', { clientId: 'runner' }, false],
+    ['ci/{clientId}-*', 'ci/runner-1/x', { clientId: 'runner' }, false],
+    ['ci/{clientId}-*', 'ci/run-1', { clientId: 'run-ner' }, false],
+    ['ci/{clientId}-*', 'ci/run-ner-1', { clientId: 'run-ner' }, true],
+    ['t-{tenant}-*/app', 't-ab-x/app', { tenant: 'a' }, false],
+    ['t-{tenant}-*/app', 't-a-/app', { tenant: 'a' }, true],
+    ['t-{tenant}-*/app', 't-a/app', { tenant: 'a' }, false],
+    ['t-{tenant}-*/app', 't-a-b-c/other', { tenant: 'a' }, false],
+    ['t-{tenant}-*/app', 't-a-b-c/app', { tenant: 'a-b' }, true],
+    ['t-{tenant}-*/app', 't-a-b-c/app', { tenant: 'b' }, false],
+    // `*` before the value, and on both sides
+    ['ci/*-{clientId}', 'ci/build-1-runner', { clientId: 'runner' }, true],
+    ['ci/*-{clientId}', 'ci/build-runner-1', { clientId: 'runner' }, false],
+    ['ci/*{clientId}*', 'ci/xrunnery', { clientId: 'runner' }, true],
+    ['ci/*{clientId}*', 'ci/xrunnxery', { clientId: 'runner' }, false],
+    // directly adjacent: the value is a prefix, nothing separates it from `*`
+    ['ci/{clientId}*', 'ci/runner', { clientId: 'runner' }, true],
+    ['ci/{clientId}*', 'ci/runners', { clientId: 'runner' }, true],
+    ['ci/{clientId}*', 'ci/runne', { clientId: 'runner' }, false],
+    // two placeholders in one segment, and repeated
+    ['{tenant}-{clientId}/**', 'a-b-c/app', { tenant: 'a-b', clientId: 'c' }, true],
+    ['{tenant}-{clientId}/**', 'a-b-c/app', { tenant: 'a', clientId: 'b-c' }, true],
+    ['{tenant}-{clientId}/**', 'a-b-c/app', { tenant: 'a', clientId: 'c' }, false],
+    ['{tenant}/{tenant}-*', 'acme/acme-1', { tenant: 'acme' }, true],
+    ['{tenant}/{tenant}-*', 'acme/other-1', { tenant: 'acme' }, false],
+    // with `**` around
+    ['**/{clientId}-*', 'a/b/runner-1', { clientId: 'runner' }, true],
+    ['**/{clientId}-*/**', 'runner-1/x', { clientId: 'runner' }, true],
+    ['**/{clientId}-*/**', 'runnerx-1/x', { clientId: 'runner' }, false],
+    // a caller without the value, or with an empty one, never matches
+    ['ci/{clientId}-*', 'ci/runner-1', {}, false],
+    ['ci/{clientId}-*', 'ci/-1', { clientId: '' }, false],
+    ['t-{tenant}-*/app', 't--x/app', { tenant: '' }, false],
+    // a value that is not something a repository segment can hold never matches
+    ['ci/{clientId}-*', 'ci/a/b-1', { clientId: 'a/b' }, false],
+    ['ci/{clientId}-*', 'ci/x-1', { clientId: '*' }, false],
+    ['ci/{clientId}-*', 'ci/x-1', { clientId: '.*' }, false],
+    ['ci/{clientId}-*', 'ci/x-1', { clientId: '[^/]*' }, false],
+    ['ci/{clientId}-*', 'ci/x-1', { clientId: '(?:)' }, false],
+    ['ci/{clientId}-*', 'ci/\u0000-1', { clientId: '\u0000' }, false],
+    ['{tenant}/**', 'a/b/app', { tenant: 'a/b' }, false],
+    ['{tenant}/**', '../app', { tenant: '..' }, false],
+    ['t-{tenant}-*/app', 't---x/app', { tenant: '-' }, false],
+    ['{tenant}/**', 'acme/app', { tenant: 'Acme' }, false],
+    ['{tenant}_/**', 'a__/app', { tenant: 'a_' }, false],
+    ['ci/{clientId}-*', `ci/${'a'.repeat(256)}-1`, { clientId: 'a'.repeat(256) }, false],
+    ['ci/{clientId}-*', `ci/${'a'.repeat(255)}-1`, { clientId: 'a'.repeat(255) }, true],
+    // regexp characters a segment may hold are literal
+    ['ci/{clientId}-*', 'ci/a.b-1', { clientId: 'a.b' }, true],
+    ['ci/{clientId}-*', 'ci/aXb-1', { clientId: 'a.b' }, false],
+  ];
+  it.each(table)('%s vs %s with %o -> %s', (pattern, name, vars, expected) => {
+    expect(compilePattern(pattern).matches(name, vars)).toBe(expected);
   });
 });
 
@@ -147,6 +227,15 @@ describe('compilePattern: refused patterns', () => {
     ['**a/b', /"\*\*" must be a whole segment/],
     ['tenants/{nope}/**', /unknown placeholder \{nope\}/],
     ['tenants/{Tenant}/**', /unknown placeholder \{Tenant\}/],
+    // no repository name holds a brace: anything else in braces is a mistyped placeholder
+    ['a{1}c', /"a\{1\}c": braces only write a placeholder/],
+    ['{1}', /braces only write a placeholder/],
+    ['t-{tenant_id}-*', /braces only write a placeholder/],
+    ['t/{tenant_id}/**', /braces only write a placeholder/],
+    ['t/{tenant/**', /braces only write a placeholder/],
+    ['t/tenant}/**', /braces only write a placeholder/],
+    ['t/{}/**', /braces only write a placeholder/],
+    ['t/{{tenant}}/**', /braces only write a placeholder/],
   ];
   it.each(table)('%s', (pattern, message) => {
     expect(() => compilePattern(pattern)).toThrow(TypeError);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PlanRule } from '../../src/config/schema.ts';
-import { allowedActions, compilePlans } from '../../src/authorize/plans.ts';
+import { allowedActions, compilePlans, type PlanRule } from '../../src/authorize/plans.ts';
 
 const rules: Record<string, PlanRule[]> = {
   team: [

@@ -83,6 +83,25 @@ describe('parseScope: bad scopes', () => {
     expect(error.message.startsWith('malformed scope "repository:aaaa')).toBe(true);
     expect(error.message.length).toBeLessThan(400);
   });
+
+  it.each([
+    ['a long type', 'x'.repeat(10_000) + ':team/app:pull', /resource type is longer than 64 characters/],
+    ['a long bad type', 'X'.repeat(10_000) + ':team/app:pull', /resource type is longer than 64 characters/],
+    ['a long action', 'repository:team/app:pull,' + 'x'.repeat(10_000), /action "x{40}\.\.\." is longer than 32 characters/],
+    ['a long bad action', 'repository:team/app:' + 'PULL'.repeat(5_000), /is longer than 32 characters/],
+    ['many different actions', 'repository:team/app:' + Array.from({ length: 2_000 }, (_, i) => 'a' + i.toString(26).replace(/\d/g, (d) => 'qrstuvwxyz'[Number(d)]!)).join(','), /more than 16 different actions/],
+  ])('refuses %s, quoting only its start', (_label, scope, message) => {
+    const error = caught(() => parseScope(scope)) as InvalidRequestError;
+    expect(error.message).toMatch(message);
+    expect(error.message.length).toBeLessThan(500);
+  });
+
+  it('takes the longest type and action and the most actions it allows', () => {
+    const actions = Array.from({ length: 16 }, (_, i) => 'a'.repeat(i + 17));
+    const scope = parseScope(`${'t'.repeat(60)}(${'c'.repeat(2)}):x:${actions.join(',')},${actions.join(',')}`);
+    expect(scope.actions).toEqual(actions);
+    expect(scope.type).toBe('t'.repeat(60));
+  });
 });
 
 describe('parseScopes', () => {
