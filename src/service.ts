@@ -94,7 +94,10 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     algorithms: authority.dpop.algorithms,
     maxAgeSeconds: authority.dpop.maxAgeSeconds,
     clockToleranceSeconds: authority.clockToleranceSeconds,
-    replayCache: new MemoryReplayCache(authority.dpop.replayCacheSize),
+    replayCache: new MemoryReplayCache(authority.dpop.replayCacheSize, {
+      perClient: authority.dpop.replayCachePerClient,
+      now: () => clock().getTime(),
+    }),
     nonces,
     now: () => clock().getTime(),
   });

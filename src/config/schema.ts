@@ -48,7 +48,12 @@ const dpopSchema = z.strictObject({
    * proofs are refused (503) rather than an unexpired one forgotten.
    */
   replayCacheSize: z.number().int().min(100).default(250_000),
-});
+  /**
+   * Most unexpired proofs one client (OpTok subject) may hold, so one client filling the cache
+   * refuses only itself (429). Default: a tenth of replayCacheSize.
+   */
+  replayCachePerClient: z.number().int().min(1).optional(),
+}).transform((dpop) => ({ ...dpop, replayCachePerClient: dpop.replayCachePerClient ?? Math.max(1, Math.floor(dpop.replayCacheSize / 10)) }));
 
 const authoritySchema = z.strictObject({
   issuer: url,
