@@ -88,7 +88,11 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const accessTokens = createAccessTokenVerifier({
     ...authority,
     onFetch: (outcome) => metrics.jwksRefresh(outcome),
+    now: () => clock().getTime(),
   });
+  if (!authority.requireAccessTokenType) {
+    logger.warn('authority.requireAccessTokenType is false: OpToks are accepted without typ "at+jwt" (RFC 9068), so an ID token or other JWT signed by the Authority passes as an access token');
+  }
   const nonces = authority.dpop.requireNonce ? createNonceSource({ secret: authority.dpop.nonceSecret }) : undefined;
   const dpop = createDpopVerifier({
     algorithms: authority.dpop.algorithms,
