@@ -87,7 +87,11 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const authority = config.authority;
   const accessTokens = createAccessTokenVerifier({
     ...authority,
-    onFetch: (outcome) => metrics.jwksRefresh(outcome),
+    onFetch: (outcome, reason) => {
+      metrics.jwksRefresh(outcome);
+      // The reason names the step and status, never a URL with credentials or a key.
+      if (outcome === 'failure') logger.warn({ reason }, 'the Authority signing keys could not be fetched');
+    },
     now: () => clock().getTime(),
   });
   if (!authority.requireAccessTokenType) {

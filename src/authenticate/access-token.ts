@@ -25,8 +25,8 @@ export interface AccessTokenOptions {
   jwksStaleIfErrorSeconds: number;
   /** true: the header typ must be at+jwt (RFC 9068 section 4). A dpop+jwt typ is always refused. */
   requireAccessTokenType: boolean;
-  /** Told about every JWKS / discovery fetch, for metrics. */
-  onFetch?: (outcome: 'success' | 'failure') => void;
+  /** Told about every JWKS / discovery fetch, for metrics and logs; a failure says why. */
+  onFetch?: (outcome: 'success' | 'failure', reason?: string) => void;
   /** Timeout of one discovery or JWKS request. */
   fetchTimeoutMs?: number;
   /** The clock of the key cache (epoch ms). */

@@ -15,8 +15,8 @@ export interface AuthorityKeySource {
   /** Discovery document; default `<issuer>/.well-known/openid-configuration`. */
   metadataUrl?: string | undefined;
   timeoutMs: number;
-  /** Told about every HTTP request: success when it gave a usable document. */
-  onFetch?: ((outcome: 'success' | 'failure') => void) | undefined;
+  /** Told about every HTTP request: success when it gave a usable document; a failure says why. */
+  onFetch?: ((outcome: 'success' | 'failure', reason?: string) => void) | undefined;
 }
 
 /** One GET of a JSON document; `what` names it in the reason ("discovery", "JWKS"). */
@@ -50,7 +50,7 @@ export function authorityKeyLoader(source: AuthorityKeySource): () => Promise<JS
       source.onFetch?.('success');
       return result;
     } catch (error) {
-      source.onFetch?.('failure');
+      source.onFetch?.('failure', (error as Error).message);
       throw error;
     }
   };

@@ -43,7 +43,7 @@ const dpopSchema = z.strictObject({
   /** Shared by replicas so each accepts the others' nonces; random per process when unset. */
   nonceSecret: z.string().min(16, 'must be at least 16 characters').optional(),
   /**
-   * Upper bound on remembered proof `jti`s, so memory stays bounded (about 150 bytes each).
+   * Upper bound on remembered proof `jti`s, so memory stays bounded (about 230 bytes each).
    * Size it above peak exchanges/s x (maxAgeSeconds + clockToleranceSeconds); when full, new
    * proofs are refused (503) rather than an unexpired one forgotten.
    */

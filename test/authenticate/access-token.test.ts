@@ -114,6 +114,7 @@ function manualClock(start = 1_000_000_000) {
 
 function verifierFor(target: FakeAuthority, clock = manualClock(), overrides: Partial<AccessTokenOptions> = {}) {
   const fetches = { success: 0, failure: 0 };
+  const reasons: string[] = [];
   const verifier = createAccessTokenVerifier({
     issuer: target.issuer,
     audiences: [AUDIENCE],
@@ -124,11 +125,14 @@ function verifierFor(target: FakeAuthority, clock = manualClock(), overrides: Pa
     jwksStaleIfErrorSeconds: STALE_S,
     requireAccessTokenType: true,
     fetchTimeoutMs: 300,
-    onFetch: (outcome) => void fetches[outcome]++,
+    onFetch: (outcome, reason) => {
+      fetches[outcome]++;
+      if (reason !== undefined) reasons.push(reason);
+    },
     now: clock.now,
     ...overrides,
   });
-  return { verifier, clock, fetches };
+  return { verifier, clock, fetches, reasons };
 }
 
 async function opTok(target: FakeAuthority, key: Signer = k1, header: Record<string, unknown> = {}): Promise<string> {
@@ -171,9 +175,10 @@ describe('access token verifier: every Authority failure is a 503 with a reason'
   it('a JWKS endpoint answering 500 is 503 authority_unavailable, not 401', async () => {
     const target = await startAuthority();
     target.jwksMode = 'status500';
-    const { verifier, fetches } = verifierFor(target);
+    const { verifier, fetches, reasons } = verifierFor(target);
     await expectUnavailable(verifier.verify(await opTok(target), 'DPoP'), /the JWKS request answered HTTP 500/);
     expect(fetches).toEqual({ success: 1, failure: 1 }); // discovery, then the JWKS
+    expect(reasons).toEqual(['the JWKS request answered HTTP 500']);
   });
 
   it('a discovery document that is not JSON is 503, not 500', async () => {
