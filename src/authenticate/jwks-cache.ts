@@ -1,7 +1,8 @@
-// The Authority's key set, cached. jose's createRemoteJWKSet was not enough: it forgets its keys
-// once cacheMaxAge passes (so during an outage every request fails and every request refetches),
-// counts its cool-down from the last *successful* fetch (so while the Authority fails, each
-// forged kid costs one fetch), and refreshes only inside the request that needs it. Here:
+// The Authority's key set, cached. jose's createRemoteJWKSet was not enough: once cacheMaxAge
+// passes it serves no key without a successful refetch (so during an outage every request fails
+// and every request refetches), it counts its cool-down from the last *successful* fetch (so
+// while the Authority fails, each forged kid costs one fetch), and it refreshes only inside the
+// request that needs it. Here:
 // - one fetch in flight at a time, every waiter shares it;
 // - at most one fetch per cool-down, counted from the last attempt, whatever triggered it;
 // - refresh ahead: once keys are 80% of their lifetime old, a request starts a refresh in the
