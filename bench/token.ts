@@ -642,6 +642,8 @@ async function stageCosts(base: string, authority: DevAuthority, client: BenchCl
     clockToleranceSeconds: 5,
     jwksCacheSeconds: 600,
     jwksCooldownSeconds: 30,
+    jwksStaleIfErrorSeconds: 900,
+    requireAccessTokenType: true,
   });
   const opTokVerifyUs = await perCall(4000, () => opToks.verify(client.token, 'DPoP'));
 

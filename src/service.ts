@@ -88,14 +88,25 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const authority = config.authority;
   const accessTokens = createAccessTokenVerifier({
     ...authority,
-    onFetch: (outcome) => metrics.jwksRefresh(outcome),
+    onFetch: (outcome, reason) => {
+      metrics.jwksRefresh(outcome);
+      // The reason names the step and status, never a URL with credentials or a key.
+      if (outcome === 'failure') logger.warn({ reason }, 'the Authority signing keys could not be fetched');
+    },
+    now: () => clock().getTime(),
   });
+  if (!authority.requireAccessTokenType) {
+    logger.warn('authority.requireAccessTokenType is false: OpToks are accepted without typ "at+jwt" (RFC 9068), so an ID token or other JWT signed by the Authority passes as an access token');
+  }
   const nonces = authority.dpop.requireNonce ? createNonceSource({ secret: authority.dpop.nonceSecret }) : undefined;
   const dpop = createDpopVerifier({
     algorithms: authority.dpop.algorithms,
     maxAgeSeconds: authority.dpop.maxAgeSeconds,
     clockToleranceSeconds: authority.clockToleranceSeconds,
-    replayCache: new MemoryReplayCache(authority.dpop.replayCacheSize),
+    replayCache: new MemoryReplayCache(authority.dpop.replayCacheSize, {
+      perClient: authority.dpop.replayCachePerClient,
+      now: () => clock().getTime(),
+    }),
     nonces,
     now: () => clock().getTime(),
   });

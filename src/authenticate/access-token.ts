@@ -1,16 +1,16 @@
-// Verifies the OpTok: signature against the Authority's JWKS (discovery, cached, refetched on
-// an unknown `kid` with a cool-down; or a static file), iss, aud, exp/nbf, algorithm allow-list.
+// Verifies the OpTok: its typ (RFC 9068), signature against the Authority's keys (discovery and
+// a cached JWKS, see jwks-cache.ts; or a static file), iss, aud, exp/nbf, algorithm allow-list.
 import { readFileSync } from 'node:fs';
 import {
   createLocalJWKSet,
-  createRemoteJWKSet,
-  customFetch,
   errors as joseErrors,
   jwtVerify,
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
-import { AuthenticationError, ConfigError, UnavailableError, type Scheme } from '../domain/errors.ts';
+import { AuthenticationError, ConfigError, ServiceError, type Scheme } from '../domain/errors.ts';
+import { authorityKeyLoader } from './authority-keys.ts';
+import { createKeySetCache, type KeySetCache } from './jwks-cache.ts';
 
 export interface AccessTokenOptions {
   issuer: string;
@@ -21,10 +21,16 @@ export interface AccessTokenOptions {
   clockToleranceSeconds: number;
   jwksCacheSeconds: number;
   jwksCooldownSeconds: number;
-  /** Told about every JWKS / discovery fetch, for metrics. */
-  onFetch?: (outcome: 'success' | 'failure') => void;
+  /** How long cached keys keep serving past jwksCacheSeconds while the Authority cannot be reached. */
+  jwksStaleIfErrorSeconds: number;
+  /** true: the header typ must be at+jwt (RFC 9068 section 4). A dpop+jwt typ is always refused. */
+  requireAccessTokenType: boolean;
+  /** Told about every JWKS / discovery fetch, for metrics and logs; a failure says why. */
+  onFetch?: (outcome: 'success' | 'failure', reason?: string) => void;
   /** Timeout of one discovery or JWKS request. */
   fetchTimeoutMs?: number;
+  /** The clock of the key cache (epoch ms). */
+  now?: () => number;
 }
 
 export interface AccessTokenVerifier {
@@ -39,6 +45,7 @@ function invalid(message: string, scheme: Scheme, cause?: unknown): Authenticati
 
 /** Translates jose's errors into ours, with messages a client can act on. */
 function translate(error: unknown, scheme: Scheme): Error {
+  if (error instanceof ServiceError) return error;
   if (error instanceof joseErrors.JWTExpired) return invalid('the access token has expired', scheme, error);
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     const claim = error.claim;
@@ -52,78 +59,40 @@ function translate(error: unknown, scheme: Scheme): Error {
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return invalid('the access token is signed with an algorithm this service does not accept', scheme, error);
   if (error instanceof joseErrors.JWKSNoMatchingKey) return invalid('the access token is signed by a key the Authority does not publish', scheme, error);
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return invalid('the access token signature is invalid', scheme, error);
-  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || error instanceof DiscoveryError) {
-    return new UnavailableError('authority_unavailable', 'the Authority keys cannot be fetched right now; retry shortly', { cause: error });
-  }
   if (error instanceof joseErrors.JOSEError) return invalid('the access token is malformed or not a signed JWT', scheme, error);
-  if (error instanceof TypeError || (error as { name?: string }).name === 'TimeoutError' || (error as { name?: string }).name === 'AbortError') {
-    return new UnavailableError('authority_unavailable', 'the Authority keys cannot be fetched right now; retry shortly', { cause: error });
-  }
   return error instanceof Error ? error : new Error(String(error));
 }
 
-class DiscoveryError extends Error {}
-
-function staticKeys(path: string): JWTVerifyGetKey {
+function staticKeys(path: string): KeySetCache {
   try {
-    return createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8')));
+    const getKey = createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8')));
+    return { getKey, ready: async () => true };
   } catch (error) {
     throw new ConfigError([`authority.jwksPath: cannot load a JWKS from ${path} (${(error as Error).message.split('\n')[0]})`]);
   }
 }
 
+/** RFC 9068 section 4 compares typ case-insensitively, with or without "application/". */
+function mediaType(typ: unknown): string | undefined {
+  return typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : undefined;
+}
+
 export function createAccessTokenVerifier(options: AccessTokenOptions): AccessTokenVerifier {
-  const timeoutDuration = options.fetchTimeoutMs ?? 5000;
-  const counted: typeof fetch = async (input, init) => {
-    try {
-      const response = await fetch(input, init);
-      options.onFetch?.(response.ok ? 'success' : 'failure');
-      return response;
-    } catch (error) {
-      options.onFetch?.('failure');
-      throw error;
-    }
-  };
-
-  let keys: JWTVerifyGetKey & { jwks?: () => unknown } | undefined =
-    options.jwksPath === undefined ? undefined : staticKeys(options.jwksPath);
-  let pending: Promise<JWTVerifyGetKey> | undefined;
-
-  // Discovery happens once, lazily, and again only after it failed.
-  async function discover(): Promise<JWTVerifyGetKey> {
-    const metadataUrl = options.metadataUrl ?? `${options.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-    let response: Response;
-    try {
-      response = await counted(metadataUrl, { signal: AbortSignal.timeout(timeoutDuration), headers: { accept: 'application/json' } });
-    } catch (error) {
-      throw new DiscoveryError(`discovery request failed: ${(error as Error).message}`, { cause: error });
-    }
-    if (!response.ok) throw new DiscoveryError(`discovery answered ${response.status}`);
-    const metadata = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
-    if (metadata.issuer !== options.issuer) throw new DiscoveryError('discovery issuer does not match authority.issuer');
-    if (typeof metadata.jwks_uri !== 'string') throw new DiscoveryError('discovery document has no jwks_uri');
-    return createRemoteJWKSet(new URL(metadata.jwks_uri), {
-      timeoutDuration,
-      cooldownDuration: options.jwksCooldownSeconds * 1000,
-      cacheMaxAge: options.jwksCacheSeconds * 1000,
-      [customFetch]: counted,
-    });
-  }
-
-  async function getKeys(): Promise<JWTVerifyGetKey> {
-    if (keys !== undefined) return keys;
-    pending ??= discover().then(
-      (resolved) => {
-        keys = resolved;
-        return resolved;
-      },
-      (error: unknown) => {
-        pending = undefined;
-        throw error;
-      },
-    );
-    return pending;
-  }
+  const keys: KeySetCache =
+    options.jwksPath !== undefined
+      ? staticKeys(options.jwksPath)
+      : createKeySetCache({
+          load: authorityKeyLoader({
+            issuer: options.issuer,
+            metadataUrl: options.metadataUrl,
+            timeoutMs: options.fetchTimeoutMs ?? 5000,
+            onFetch: options.onFetch,
+          }),
+          cacheMs: options.jwksCacheSeconds * 1000,
+          cooldownMs: options.jwksCooldownSeconds * 1000,
+          staleIfErrorMs: options.jwksStaleIfErrorSeconds * 1000,
+          now: options.now,
+        });
 
   const verifyOptions = {
     issuer: options.issuer,
@@ -133,27 +102,30 @@ export function createAccessTokenVerifier(options: AccessTokenOptions): AccessTo
     requiredClaims: ['exp'],
   };
 
+  function checkType(typ: unknown, scheme: Scheme): void {
+    const type = mediaType(typ);
+    if (type === 'dpop+jwt') throw invalid('the access token has typ "dpop+jwt": that is a DPoP proof, not an access token', scheme);
+    if (options.requireAccessTokenType && type !== 'at+jwt') {
+      throw invalid('the access token must have typ "at+jwt" (RFC 9068): an ID token or other JWT is not an access token', scheme);
+    }
+  }
+
   return {
     async verify(token, scheme) {
       try {
-        // Keys are resolved inside jwtVerify, after the token parsed and its alg was allowed,
-        // so a malformed or alg:none token is refused as such even while the Authority is away.
-        const resolveKey: JWTVerifyGetKey = async (header, jws) => (await getKeys())(header, jws);
+        // The typ and the keys are checked inside jwtVerify, after the token parsed and its alg
+        // was allowed, so a malformed or alg:none token is refused as such even while the
+        // Authority is away, and a token of the wrong type costs no key fetch.
+        const resolveKey: JWTVerifyGetKey = async (header, jws) => {
+          checkType(header.typ, scheme);
+          return keys.getKey(header, jws);
+        };
         const { payload } = await jwtVerify(token, resolveKey, verifyOptions);
         return payload;
       } catch (error) {
         throw translate(error, scheme);
       }
     },
-    async ready() {
-      try {
-        const getKey = (await getKeys()) as JWTVerifyGetKey & { jwks?: () => unknown; reload?: () => Promise<void> };
-        if (typeof getKey.jwks !== 'function') return true; // static file
-        if (getKey.jwks() === undefined) await getKey.reload?.();
-        return getKey.jwks() !== undefined;
-      } catch {
-        return false;
-      }
-    },
+    ready: () => keys.ready(),
   };
 }

@@ -1,19 +1,16 @@
 // The authenticate stage: credentials in, Principal out. Checks run in a fixed order:
-// header shape, DPoP proof, OpTok signature and claims, sender binding, then replay.
-import type { JWTPayload } from 'jose';
+// header shape, OpTok signature, the types of the claims we read, DPoP proof and sender
+// binding, then replay: a proof's jti is remembered only once every other check passed.
 import { AuthenticationError, InvalidRequestError, type Scheme } from '../domain/errors.ts';
 import type { Principal, SenderBinding } from '../domain/types.ts';
 import type { AccessTokenVerifier } from './access-token.ts';
+import { createClaimReader, type ClaimNames, type OpTokClaims } from './claims.ts';
 import type { Credentials } from './credentials.ts';
 import type { DpopVerifier } from './dpop.ts';
 import { certificateThumbprint } from './mtls.ts';
 import { tokenScopes } from './scopes.ts';
 
-export interface ClaimNames {
-  plan: string;
-  license: string;
-  tenant: string;
-}
+export type { ClaimNames } from './claims.ts';
 
 export interface Authenticator {
   authenticate(credentials: Credentials): Promise<Principal>;
@@ -21,17 +18,14 @@ export interface Authenticator {
 
 const CREDENTIAL = /^(DPoP|Bearer) +([A-Za-z0-9\-._~+/]+=*)$/i;
 
-function optionalString(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
 export function createAuthenticator(options: {
   accessTokens: AccessTokenVerifier;
   dpop: DpopVerifier;
   claims: ClaimNames;
   senderConstraint: 'required' | 'optional';
 }): Authenticator {
-  const { accessTokens, dpop, claims } = options;
+  const { accessTokens, dpop } = options;
+  const readClaims = createClaimReader(options.claims);
 
   function parseAuthorization(credentials: Credentials): { scheme: Scheme; token: string } {
     if (credentials.authorization.length === 0) {
@@ -52,8 +46,9 @@ export function createAuthenticator(options: {
     return { scheme: match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', token: match[2]! };
   }
 
-  async function bind(scheme: Scheme, token: string, payload: JWTPayload, credentials: Credentials): Promise<SenderBinding> {
-    const cnf = (payload.cnf ?? {}) as { jkt?: unknown; 'x5t#S256'?: unknown };
+  /** The binding, and for DPoP the step that remembers the proof (run it last). */
+  async function bind(scheme: Scheme, token: string, claims: OpTokClaims, credentials: Credentials): Promise<{ binding: SenderBinding; consume?: () => Promise<void> }> {
+    const cnf = { jkt: claims.cnf?.jkt, 'x5t#S256': claims.cnf?.x5t };
     if (scheme === 'DPoP') {
       if (credentials.dpop.length !== 1) {
         throw new AuthenticationError('invalid_dpop_proof', credentials.dpop.length === 0 ? 'the DPoP scheme needs a DPoP proof header' : 'send exactly one DPoP header', { scheme });
@@ -62,8 +57,7 @@ export function createAuthenticator(options: {
       const jkt = await dpop.verify({ proof, accessToken: token, method: credentials.method, url: credentials.url });
       if (typeof cnf.jkt !== 'string') throw new AuthenticationError('invalid_token', 'the access token is not DPoP-bound (no cnf.jkt)', { scheme });
       if (cnf.jkt !== jkt) throw new AuthenticationError('invalid_dpop_proof', 'the DPoP proof key does not match the key the access token is bound to (cnf.jkt)', { scheme });
-      await dpop.consume(proof, jkt);
-      return { method: 'dpop', jkt };
+      return { binding: { method: 'dpop', jkt }, consume: () => dpop.consume(proof, jkt, claims.subject) };
     }
     if (credentials.dpop.length > 0) {
       throw new InvalidRequestError('invalid_request', 'a DPoP proof was sent with the Bearer scheme: use "Authorization: DPoP <token>"');
@@ -79,30 +73,29 @@ export function createAuthenticator(options: {
       if (x5t !== cnf['x5t#S256']) {
         throw new AuthenticationError('invalid_token', 'the client certificate does not match the one the access token is bound to (cnf.x5t#S256)', { scheme });
       }
-      return { method: 'mtls', x5t };
+      return { binding: { method: 'mtls', x5t } };
     }
     if (options.senderConstraint === 'required') {
       throw new AuthenticationError('invalid_token', 'the access token is not sender-constrained: ask the Authority for a DPoP- or certificate-bound token', { scheme });
     }
-    return { method: 'none' };
+    return { binding: { method: 'none' } };
   }
 
   return {
     async authenticate(credentials) {
       const { scheme, token } = parseAuthorization(credentials);
       const payload = await accessTokens.verify(token, scheme);
-      const binding = await bind(scheme, token, payload, credentials);
-      const clientId = optionalString(payload.client_id) ?? optionalString(payload.azp);
-      const subject = optionalString(payload.sub) ?? clientId;
-      if (subject === undefined) throw new AuthenticationError('invalid_token', 'the access token names no subject (sub)', { scheme });
+      const claims = readClaims(payload, scheme);
+      const { binding, consume } = await bind(scheme, token, claims, credentials);
+      await consume?.();
       return {
-        subject,
-        clientId,
-        tenant: optionalString(payload[claims.tenant]),
-        plan: optionalString(payload[claims.plan]),
-        license: optionalString(payload[claims.license]),
-        tokenId: optionalString(payload.jti),
-        scopes: tokenScopes(payload),
+        subject: claims.subject,
+        clientId: claims.clientId,
+        tenant: claims.tenant,
+        plan: claims.plan,
+        license: claims.license,
+        tokenId: claims.tokenId,
+        scopes: tokenScopes({ scope: claims.scope, scp: claims.scp }),
         binding,
         scheme,
       };

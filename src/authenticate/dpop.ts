@@ -1,9 +1,10 @@
 // DPoP proof checks of RFC 9449 section 4.3, as a resource server (section 7.1).
 // jose verifies the JWS with the embedded public key; the claim checks are ours.
 import { createHash } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWK } from 'jose';
-import { AuthenticationError, UnavailableError } from '../domain/errors.ts';
-import type { ReplayCache } from './replay-cache.ts';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { AuthenticationError, TooManyRequestsError, UnavailableError } from '../domain/errors.ts';
+import { ProofKeyCache, type ProofKey } from './proof-key-cache.ts';
+import { ReplayShareExceededError, type ReplayCache } from './replay-cache.ts';
 import type { NonceSource } from './dpop-nonce.ts';
 
 export interface DpopOptions {
@@ -14,6 +15,8 @@ export interface DpopOptions {
   /** Present when `dpop.requireNonce` is on. */
   nonces?: NonceSource | undefined;
   now?: () => number;
+  /** Bound of the proof-key cache, in (approximate) bytes; default 16 MiB. */
+  keyCacheBytes?: number | undefined;
 }
 
 export interface DpopProofInput {
@@ -26,8 +29,13 @@ export interface DpopProofInput {
 export interface DpopVerifier {
   /** Verifies the proof and returns the RFC 7638 thumbprint of its key (to compare with `cnf.jkt`). */
   verify(input: DpopProofInput): Promise<string>;
-  /** Remembers the proof's `jti`; call last, once every other check passed. */
-  consume(proof: string, jkt: string): Promise<void>;
+  /**
+   * Remembers the proof's `jti` until the proof could no longer be accepted; call last, once
+   * every other check passed. `client` is whose share of the replay cache it takes.
+   */
+  consume(proof: string, jkt: string, client: string): Promise<void>;
+  /** Approximate bytes held by the proof-key cache. */
+  keyCacheBytes(): number;
   /** The algorithms named in a `WWW-Authenticate: DPoP algs="..."` challenge. */
   readonly algorithms: readonly string[];
 }
@@ -50,29 +58,11 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('base64url');
 }
 
-/** Proof keys seen recently: a client signs every proof with the same key. */
-const KEY_CACHE_SIZE = 10_000;
-
-interface ProofKey {
-  readonly key: Awaited<ReturnType<typeof importJWK>>;
-  readonly thumbprint: string;
-}
+/** Default bound of the proof-key cache: tens of thousands of ordinary client keys. */
+const KEY_CACHE_BYTES = 16 * 1024 * 1024;
 
 export function createDpopVerifier(options: DpopOptions): DpopVerifier {
-  // Keyed by the proof's encoded protected header (typ, alg, jwk), which a client repeats
-  // byte for byte: importing the JWK and hashing its thumbprint cost more than the signature
-  // check itself, so they are done once per client key, not once per request.
-  const keys = new Map<string, Promise<ProofKey>>();
-  const proofKey = (encodedHeader: string, jwk: JWK, alg: string): Promise<ProofKey> => {
-    let cached = keys.get(encodedHeader);
-    if (cached === undefined) {
-      cached = Promise.all([importJWK(jwk, alg), calculateJwkThumbprint(jwk, 'sha256')]).then(([key, thumbprint]) => ({ key, thumbprint }));
-      cached.catch(() => keys.delete(encodedHeader));
-      if (keys.size >= KEY_CACHE_SIZE) keys.delete(keys.keys().next().value!);
-      keys.set(encodedHeader, cached);
-    }
-    return cached;
-  };
+  const keys = new ProofKeyCache(options.keyCacheBytes ?? KEY_CACHE_BYTES);
 
   const now = options.now ?? Date.now;
   const algorithms = [...options.algorithms];
@@ -89,13 +79,13 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
     if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
       throw bad(`the DPoP proof algorithm must be one of ${algorithms.join(', ')}`);
     }
-    const jwk = header.jwk as JWK | undefined;
-    if (jwk === undefined || typeof jwk !== 'object') throw bad('the DPoP proof header carries no jwk');
+    const jwk: unknown = header.jwk;
+    if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw bad('the DPoP proof header carries no jwk');
     if ('d' in jwk || 'k' in jwk) throw bad('the DPoP proof jwk must be a public key');
 
     let key: ProofKey;
     try {
-      key = await proofKey(proof.slice(0, proof.indexOf('.')), jwk, header.alg);
+      key = await keys.get(proof.slice(0, proof.indexOf('.')), jwk as JWK, header.alg);
     } catch (error) {
       throw bad('the DPoP proof jwk is not a valid public key for its alg', error);
     }
@@ -129,16 +119,26 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
   return {
     algorithms,
     verify,
-    async consume(proof, jkt) {
-      // Payload already verified by `verify`; only the jti is read again here.
-      const body = JSON.parse(Buffer.from(proof.split('.')[1] ?? '', 'base64url').toString('utf8')) as { jti: string };
+    async consume(proof, jkt, client) {
+      // Payload already verified by `verify`; only jti and iat are read again here.
+      const { jti, iat } = decodeJwt(proof) as { jti: string; iat: number };
+      // The proof is accepted while now <= iat + window, and iat may lie ahead of our clock: its
+      // jti is remembered up to that last instant, not for a window from its first use.
+      const expiresAt = Math.floor(iat * 1000) + windowMs + 1;
       let fresh: boolean;
       try {
-        fresh = await options.replayCache.remember(`${jkt}:${body.jti}`, now() + windowMs);
+        fresh = await options.replayCache.remember(`${jkt}:${jti}`, expiresAt, client);
       } catch (error) {
+        if (error instanceof ReplayShareExceededError) {
+          throw new TooManyRequestsError('this client has too many unexpired DPoP proofs; slow down and retry after the Retry-After delay', {
+            retryAfterSeconds: error.retryAfterMs / 1000,
+            cause: error,
+          });
+        }
         throw new UnavailableError('replay_cache_full', 'too many DPoP proofs in flight; retry shortly', { cause: error });
       }
       if (!fresh) throw bad('the DPoP proof has been used before; make a fresh proof for every request');
     },
+    keyCacheBytes: () => keys.bytes,
   };
 }

@@ -61,12 +61,17 @@ const dpopSchema = z.strictObject({
   /** Shared by replicas so each accepts the others' nonces; random per process when unset. */
   nonceSecret: z.string().min(16, 'must be at least 16 characters').optional(),
   /**
-   * Upper bound on remembered proof `jti`s, so memory stays bounded (about 150 bytes each).
+   * Upper bound on remembered proof `jti`s, so memory stays bounded (about 230 bytes each).
    * Size it above peak exchanges/s x (maxAgeSeconds + clockToleranceSeconds); when full, new
    * proofs are refused (503) rather than an unexpired one forgotten.
    */
   replayCacheSize: z.number().int().min(100).default(250_000),
-});
+  /**
+   * Most unexpired proofs one client (OpTok subject) may hold, so one client filling the cache
+   * refuses only itself (429). Default: a tenth of replayCacheSize.
+   */
+  replayCachePerClient: z.number().int().min(1).optional(),
+}).transform((dpop) => ({ ...dpop, replayCachePerClient: dpop.replayCachePerClient ?? Math.max(1, Math.floor(dpop.replayCacheSize / 10)) }));
 
 const authoritySchema = z.strictObject({
   issuer: url,
@@ -77,10 +82,14 @@ const authoritySchema = z.strictObject({
   requiredScopes: z.array(nonEmpty).default(['registry.token.issue']),
   algorithms: z.array(algorithm).min(1).default(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']),
   clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
-  /** JWKS kept this long before a background refresh; unknown `kid`s refetch sooner. */
+  /** Keys are refreshed in the background once 80% of this old; unknown `kid`s refetch sooner. */
   jwksCacheSeconds: z.number().int().min(10).default(600),
-  /** Minimum gap between two JWKS fetches triggered by unknown `kid`s. */
+  /** Minimum gap between two key fetches (of any trigger), counted from the last attempt. */
   jwksCooldownSeconds: z.number().int().min(1).default(30),
+  /** Cached keys keep serving this long past jwksCacheSeconds while the Authority cannot be reached. */
+  jwksStaleIfErrorSeconds: z.number().int().min(0).default(900),
+  /** RFC 9068: OpToks must carry typ at+jwt. false only for an Authority that does not set it. */
+  requireAccessTokenType: z.boolean().default(true),
   senderConstraint: z.enum(['required', 'optional']).default('required'),
   dpop: dpopSchema.default(() => dpopSchema.parse({})),
   claims: z

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AuthenticationError, UnavailableError } from '../../src/domain/errors.ts';
+import { AuthenticationError, TooManyRequestsError, UnavailableError } from '../../src/domain/errors.ts';
 import { createDpopVerifier, normaliseHtu, type DpopOptions, type DpopProofInput } from '../../src/authenticate/dpop.ts';
 import { createNonceSource } from '../../src/authenticate/dpop-nonce.ts';
 import { MemoryReplayCache } from '../../src/authenticate/replay-cache.ts';
@@ -12,6 +12,7 @@ const NOW_S = NOW / 1000;
 const MAX_AGE = 60;
 const TOLERANCE = 5;
 const URL_ = 'https://registry-token.test/token';
+const CLIENT = 'client-a';
 const ACCESS_TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzdmMifQ.c2lnbmF0dXJl';
 const ATH = createHash('sha256').update(ACCESS_TOKEN).digest('base64url');
 
@@ -68,7 +69,7 @@ function verifier(overrides: Partial<DpopOptions> = {}) {
     algorithms: ['ES256', 'ES384'],
     maxAgeSeconds: MAX_AGE,
     clockToleranceSeconds: TOLERANCE,
-    replayCache: new MemoryReplayCache(1000, () => NOW),
+    replayCache: new MemoryReplayCache(1000, { now: () => NOW }),
     now: () => NOW,
     ...overrides,
   });
@@ -235,17 +236,17 @@ describe('createDpopVerifier: consume (replay)', () => {
     const v = verifier();
     const proof = await makeProof();
     const jkt = await v.verify(input(proof));
-    await v.consume(proof, jkt);
+    await v.consume(proof, jkt, CLIENT);
     // verify alone does not remember it: replay is checked by consume, after every other check
     expect(await v.verify(input(proof))).toBe(jkt);
-    await expectInvalid(v.consume(proof, jkt), 'the DPoP proof has been used before; make a fresh proof for every request');
+    await expectInvalid(v.consume(proof, jkt, CLIENT), 'the DPoP proof has been used before; make a fresh proof for every request');
   });
 
   it('distinct jtis are each accepted once', async () => {
     const v = verifier();
     for (let i = 0; i < 3; i++) {
       const proof = await makeProof();
-      await v.consume(proof, await v.verify(input(proof)));
+      await v.consume(proof, await v.verify(input(proof)), CLIENT);
     }
   });
 
@@ -254,29 +255,29 @@ describe('createDpopVerifier: consume (replay)', () => {
     const jti = 'shared-jti-value';
     const a = await makeProof({ claims: { jti } });
     const b = await makeProof({ key: es256b, claims: { jti } });
-    await v.consume(a, await v.verify(input(a)));
-    await expect(v.consume(b, await v.verify(input(b)))).resolves.toBeUndefined();
+    await v.consume(a, await v.verify(input(a)), CLIENT);
+    await expect(v.consume(b, await v.verify(input(b)), CLIENT)).resolves.toBeUndefined();
   });
 
   it('remembers a jti for the whole acceptance window (max age + tolerance)', async () => {
     let now = NOW;
-    const cache = new MemoryReplayCache(1000, () => now);
+    const cache = new MemoryReplayCache(1000, { now: () => now });
     const v = verifier({ replayCache: cache, now: () => now });
     const proof = await makeProof();
     const jkt = await v.verify(input(proof));
-    await v.consume(proof, jkt);
+    await v.consume(proof, jkt, CLIENT);
     now = NOW + (MAX_AGE + TOLERANCE) * 1000 - 1;
-    await expectInvalid(v.consume(proof, jkt), /used before/);
+    await expectInvalid(v.consume(proof, jkt, CLIENT), /used before/);
   });
 
   it('answers 503 replay_cache_full when the cache refuses to take another proof', async () => {
-    const v = verifier({ replayCache: new MemoryReplayCache(100, () => NOW) });
+    const v = verifier({ replayCache: new MemoryReplayCache(100, { now: () => NOW }) });
     for (let i = 0; i < 100; i++) {
       const proof = await makeProof();
-      await v.consume(proof, await v.verify(input(proof)));
+      await v.consume(proof, await v.verify(input(proof)), CLIENT);
     }
     const proof = await makeProof();
-    const error = await v.consume(proof, await v.verify(input(proof))).then(() => undefined, (e: unknown) => e);
+    const error = await v.consume(proof, await v.verify(input(proof)), CLIENT).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as UnavailableError).reason).toBe('replay_cache_full');
     expect((error as UnavailableError).status).toBe(503);
@@ -295,9 +296,92 @@ describe('createDpopVerifier: consume (replay)', () => {
     });
     const proof = await makeProof();
     const jkt = await v.verify(input(proof));
-    await v.consume(proof, jkt);
+    await v.consume(proof, jkt, CLIENT);
     expect([...seen]).toEqual([`${jkt}:${JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString()).jti}`]);
-    await expectInvalid(v.consume(proof, jkt), /used before/);
+    await expectInvalid(v.consume(proof, jkt, CLIENT), /used before/);
+  });
+});
+
+describe('createDpopVerifier: replay window from iat (RFC 9449 section 11.1)', () => {
+  // The defaults: a proof is accepted until iat + 60 + 30 s, and iat may be up to 30 s ahead.
+  const defaults = (now: () => number) =>
+    verifier({ maxAgeSeconds: 60, clockToleranceSeconds: 30, replayCache: new MemoryReplayCache(1000, { now }), now });
+
+  it('a proof with iat 29 s ahead, used once, is refused when replayed 92 s later', async () => {
+    let now = NOW;
+    const v = defaults(() => now);
+    const proof = await makeProof({ claims: { iat: NOW_S + 29 } });
+    await v.consume(proof, await v.verify(input(proof)), CLIENT);
+    now = NOW + 92_000;
+    // Still acceptable as a proof (age 63 s), so only the replay cache stands in the way.
+    const jkt = await v.verify(input(proof));
+    await expectInvalid(v.consume(proof, jkt, CLIENT), /used before/);
+  });
+
+  it('remembers the jti up to the last instant its proof is accepted', async () => {
+    let now = NOW;
+    const v = defaults(() => now);
+    const proof = await makeProof({ claims: { iat: NOW_S + 29 } });
+    await v.consume(proof, await v.verify(input(proof)), CLIENT);
+    now = (NOW_S + 29 + 90) * 1000;
+    const jkt = await v.verify(input(proof));
+    await expectInvalid(v.consume(proof, jkt, CLIENT), /used before/);
+    now += 1;
+    await expectInvalid(v.verify(input(proof)), /too old/);
+  });
+});
+
+describe('createDpopVerifier: the replay cache is shared fairly', () => {
+  it('a client at its share gets 429 rate_limited with Retry-After, another client is still served', async () => {
+    const v = verifier({ replayCache: new MemoryReplayCache(100, { perClient: 10, now: () => NOW }) });
+    for (let i = 0; i < 10; i++) {
+      const proof = await makeProof();
+      await v.consume(proof, await v.verify(input(proof)), 'hog');
+    }
+    const proof = await makeProof();
+    const error = await v.consume(proof, await v.verify(input(proof)), 'hog').then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(TooManyRequestsError);
+    expect((error as TooManyRequestsError).status).toBe(429);
+    expect((error as TooManyRequestsError).reason).toBe('rate_limited');
+    // iat is NOW: the hog's oldest proof is forgotten just after MAX_AGE + TOLERANCE seconds (rounded up)
+    expect((error as TooManyRequestsError).retryAfterSeconds).toBe(MAX_AGE + TOLERANCE + 1);
+    const other = await makeProof({ key: es256b });
+    await expect(v.consume(other, await v.verify(input(other)), 'other')).resolves.toBeUndefined();
+  });
+});
+
+describe('createDpopVerifier: malformed proof headers', () => {
+  it.each([
+    ['null', null],
+    ['an array', [{ kty: 'EC', crv: 'P-256' }]],
+    ['a string', 'jwk'],
+    ['a number', 42],
+    ['true', true],
+  ])('a jwk that is %s is 401 invalid_dpop_proof', async (_label, jwk) => {
+    const proof = unsigned({ typ: 'dpop+jwt', alg: 'ES256', jwk }, { htm: 'POST', htu: URL_, iat: NOW_S, jti: 'abcdefghij', ath: ATH });
+    await expectInvalid(verifier().verify(input(proof)), /^the DPoP proof (header carries no jwk|jwk is not a valid public key for its alg|is not a JWT)$/);
+  });
+});
+
+describe('createDpopVerifier: the proof-key cache is bounded in bytes', () => {
+  it('many large distinct headers do not grow it past its bound', async () => {
+    const maxBytes = 256 * 1024;
+    const v = verifier({ keyCacheBytes: maxBytes });
+    const padding = 'x'.repeat(8 * 1024);
+    for (let i = 0; i < 100; i++) {
+      // Each proof is valid and has its own header bytes, as a client varying an ignored field would send.
+      const proof = await makeProof({ header: { kid: `${i}-${padding}` } });
+      await v.verify(input(proof));
+      expect(v.keyCacheBytes()).toBeLessThanOrEqual(maxBytes);
+    }
+    expect(v.keyCacheBytes()).toBeGreaterThan(maxBytes / 2);
+  });
+
+  it('still verifies a proof whose key was evicted', async () => {
+    const v = verifier({ keyCacheBytes: 1 });
+    const jkt = await calculateJwkThumbprint(es256.jwk);
+    expect(await v.verify(input(await makeProof()))).toBe(jkt);
+    expect(await v.verify(input(await makeProof()))).toBe(jkt);
   });
 });
 

@@ -1,0 +1,104 @@
+// The Authority's key set, cached. jose's createRemoteJWKSet was not enough: once cacheMaxAge
+// passes it serves no key without a successful refetch (so during an outage every request fails
+// and every request refetches), it counts its cool-down from the last *successful* fetch (so
+// while the Authority fails, each forged kid costs one fetch), and it refreshes only inside the
+// request that needs it. Here:
+// - one fetch in flight at a time, every waiter shares it;
+// - at most one fetch per cool-down, counted from the last attempt, whatever triggered it;
+// - refresh ahead: once keys are 80% of their lifetime old, a request starts a refresh in the
+//   background and is served from the cache without waiting;
+// - stale-if-error: while the Authority cannot be reached, the last keys keep serving for
+//   `staleIfErrorMs` past their lifetime; after that, 503 with the reason of the last failure.
+// Key selection (kid, alg, kty) is jose's createLocalJWKSet.
+import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { UnavailableError } from '../domain/errors.ts';
+import { KeyFetchError } from './authority-keys.ts';
+
+export interface KeySetCacheOptions {
+  load: () => Promise<JSONWebKeySet>;
+  cacheMs: number;
+  cooldownMs: number;
+  staleIfErrorMs: number;
+  now?: (() => number) | undefined;
+}
+
+export interface KeySetCache {
+  getKey: JWTVerifyGetKey;
+  /** True when keys can be served; fetches (within the cool-down rules) when there are none. */
+  ready(): Promise<boolean>;
+}
+
+const REFRESH_AHEAD = 0.8;
+
+export function createKeySetCache(options: KeySetCacheOptions): KeySetCache {
+  const now = options.now ?? Date.now;
+  let current: { getKey: JWTVerifyGetKey; fetchedAt: number } | undefined;
+  let lastAttemptAt: number | undefined;
+  let lastError: KeyFetchError | undefined;
+  let inFlight: Promise<void> | undefined;
+
+  const age = () => (current === undefined ? Infinity : now() - current.fetchedAt);
+  const usable = () => age() < options.cacheMs + options.staleIfErrorMs;
+  const mayAttempt = () => inFlight === undefined && (lastAttemptAt === undefined || now() - lastAttemptAt >= options.cooldownMs);
+
+  function refresh(): Promise<void> {
+    if (inFlight !== undefined) return inFlight;
+    lastAttemptAt = now();
+    const attempt: Promise<void> = Promise.resolve()
+      .then(options.load)
+      .then(
+        (jwks) => {
+          current = { getKey: createLocalJWKSet(jwks), fetchedAt: now() };
+          lastError = undefined;
+        },
+        (error: unknown) => {
+          lastError = error instanceof KeyFetchError ? error : new KeyFetchError('the keys could not be loaded', { cause: error });
+        },
+      )
+      .finally(() => {
+        if (inFlight === attempt) inFlight = undefined;
+      });
+    inFlight = attempt;
+    return attempt;
+  }
+
+  /** Waits for the fetch in flight, or starts one when the cool-down allows; never throws. */
+  async function fetchNowIfAllowed(): Promise<void> {
+    if (inFlight !== undefined) await inFlight;
+    else if (mayAttempt()) await refresh();
+  }
+
+  const unavailable = () =>
+    new UnavailableError(
+      'authority_unavailable',
+      `the Authority signing keys cannot be fetched right now (${lastError?.message ?? 'not loaded yet'}); retry shortly`,
+      { cause: lastError },
+    );
+
+  async function keys(): Promise<JWTVerifyGetKey> {
+    if (age() >= options.cacheMs) await fetchNowIfAllowed(); // expired: refresh, or serve stale
+    else if (age() >= options.cacheMs * REFRESH_AHEAD && mayAttempt()) void refresh();
+    if (!usable()) throw unavailable();
+    return current!.getKey;
+  }
+
+  return {
+    async getKey(header, token) {
+      const getKey = await keys();
+      try {
+        return await getKey(header, token);
+      } catch (error) {
+        if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+        // An unknown kid: the Authority may have rotated its keys. Look once per cool-down.
+        await fetchNowIfAllowed();
+        if (lastError !== undefined) throw unavailable(); // we cannot tell a new key from a forged one
+        if (!usable()) throw unavailable();
+        return current!.getKey(header, token);
+      }
+    },
+    async ready() {
+      if (!usable()) await fetchNowIfAllowed();
+      return usable();
+    },
+  };
+}
