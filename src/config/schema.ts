@@ -126,6 +126,11 @@ const ledgerSchema = z.strictObject({
   spoolPath: nonEmpty.default('var/spool'),
   /** How often runtime revocations are re-read from the store (other replicas' changes). */
   revocationPollSeconds: z.number().min(0.2).max(300).default(2),
+  /**
+   * /token (and the admin API) answer 503 revocations_unavailable until runtime revocations
+   * were read once, and again once the last successful read is older than this.
+   */
+  revocationMaxStalenessSeconds: z.number().positive().max(3600).default(60),
 });
 
 const telemetrySchema = z.strictObject({
@@ -162,6 +167,13 @@ export const configSchema = z
         } catch (error) {
           ctx.addIssue({ code: 'custom', path: ['plans', plan, index, 'repository'], message: (error as Error).message });
         }
+      });
+    }
+    if (config.ledger.revocationMaxStalenessSeconds <= config.ledger.revocationPollSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ledger', 'revocationMaxStalenessSeconds'],
+        message: `must be greater than ledger.revocationPollSeconds (${config.ledger.revocationPollSeconds}), or every poll would arrive too late`,
       });
     }
     if (config.ledger.driver === 'mongodb' && config.ledger.mongodb === undefined) {

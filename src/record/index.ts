@@ -15,7 +15,11 @@ export interface LedgerDeps {
   readonly onSync?: (records: number) => void;
 }
 
-export async function createLedger(config: Config['ledger'], deps: LedgerDeps): Promise<Ledger> {
+type StoreKeys = 'driver' | 'path' | 'maxFileBytes' | 'mongodb' | 'retentionDays' | 'onUnavailable' | 'spoolPath';
+/** `ledger` configuration: the store's keys are needed, the rest (refusals, ...) may be left to defaults. */
+export type LedgerConfig = Pick<Config['ledger'], StoreKeys> & Partial<Omit<Config['ledger'], StoreKeys>>;
+
+export async function createLedger(config: LedgerConfig, deps: LedgerDeps): Promise<Ledger> {
   const inner = await openStore(config, deps);
   if (config.onUnavailable !== 'spool') return inner;
   try {
@@ -26,7 +30,7 @@ export async function createLedger(config: Config['ledger'], deps: LedgerDeps): 
   }
 }
 
-async function openStore(config: Config['ledger'], deps: LedgerDeps): Promise<Ledger> {
+async function openStore(config: LedgerConfig, deps: LedgerDeps): Promise<Ledger> {
   if (config.driver === 'mongodb') {
     // The schema requires this section for the mongodb driver; checked again for a hand-built config.
     if (config.mongodb === undefined) throw new TypeError('ledger.mongodb is required when ledger.driver is mongodb');

@@ -14,6 +14,10 @@ export interface Metrics {
   jwksRefresh(outcome: 'success' | 'failure'): void;
   /** Latency of one durable ledger append as seen by a request, in seconds. */
   ledgerWrite(seconds: number): void;
+  /** Seconds since runtime revocations were last read, asked at each scrape (the last reader given wins). */
+  observeRevocationsAge(read: () => number | undefined): void;
+  /** Records waiting in the ledger spool, asked at each scrape. */
+  observeSpoolDepth(read: () => number | undefined): void;
 }
 
 export const noMetrics: Metrics = {
@@ -22,6 +26,8 @@ export const noMetrics: Metrics = {
   tokenDuration() {},
   jwksRefresh() {},
   ledgerWrite() {},
+  observeRevocationsAge() {},
+  observeSpoolDepth() {},
 };
 
 /** Prometheus text exposition format 0.0.4, what every Prometheus version scrapes. */
@@ -92,6 +98,24 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     advice: { explicitBucketBoundaries: LEDGER_WRITE_BUCKETS },
   });
 
+  // Gauges read at scrape time from whatever the service registered; no reader, no sample.
+  let revocationsAge: () => number | undefined = () => undefined;
+  let spoolDepth: () => number | undefined = () => undefined;
+  const observed = (read: () => number | undefined) => (result: { observe(value: number): void }) => {
+    const value = read();
+    if (value !== undefined) result.observe(value);
+  };
+  meter
+    .createObservableGauge('registry_token_revocations_age_seconds', {
+      description: 'Seconds since runtime revocations were last read from the ledger store (since start-up before the first read).',
+    })
+    .addCallback(observed(() => revocationsAge()));
+  meter
+    .createObservableGauge('registry_token_spool_depth', {
+      description: 'Ledger records waiting in the local spool for the store (ledger.onUnavailable: spool).',
+    })
+    .addCallback(observed(() => spoolDepth()));
+
   // Both outcomes exist from the first scrape, so rate() and absent-series alerts work at once.
   jwksRefresh.add(0, { outcome: 'success' });
   jwksRefresh.add(0, { outcome: 'failure' });
@@ -115,6 +139,12 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     ledgerWrite(seconds) {
       ledgerWrite.record(seconds);
+    },
+    observeRevocationsAge(read) {
+      revocationsAge = read;
+    },
+    observeSpoolDepth(read) {
+      spoolDepth = read;
     },
   };
 
