@@ -116,6 +116,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   });
   const refreshRevocations = () => revocationWatch.refresh();
   metrics.observeRevocationsAge(() => revocations.ageSeconds());
+  metrics.observeSpoolDepth(() => ledger.spooled?.());
 
   // Only configured plan names become label values; a reload may add some.
   let planNames = new Set(Object.keys(config.plans));
@@ -187,7 +188,14 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     readiness: [
       { name: 'authority', check: async () => ((await accessTokens.ready()) ? undefined : 'the Authority signing keys are not loaded') },
       { name: 'signing', check: async () => undefined },
-      { name: 'ledger', check: async () => { await ledger.check(); return undefined; } },
+      {
+        name: 'ledger',
+        check: async () => { await ledger.check(); return undefined; },
+        detail: () => {
+          const spooled = ledger.spooled?.();
+          return spooled === undefined ? undefined : { spoolDepth: spooled };
+        },
+      },
       { name: 'revocations', check: async () => { revocations.assertCurrent(); return undefined; } },
     ],
     plugins: [

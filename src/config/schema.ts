@@ -131,6 +131,16 @@ const ledgerSchema = z.strictObject({
    * were read once, and again once the last successful read is older than this.
    */
   revocationMaxStalenessSeconds: z.number().positive().max(3600).default(60),
+  /** What refusals may cost the ledger (docs/operations.md gives the disk figures). */
+  refusals: z
+    .strictObject({
+      /** One stored refusal at most (scopes dropped from the end, long strings cut, `truncated: true`). */
+      maxRecordBytes: z.number().int().min(1024).max(65_536).default(4096),
+      /** `summary`: refusals without an authenticated subject are counted, one summary record per interval. */
+      anonymous: z.enum(['summary', 'full']).default('summary'),
+      summaryIntervalSeconds: z.number().int().min(1).max(3600).default(60),
+    })
+    .default({ maxRecordBytes: 4096, anonymous: 'summary', summaryIntervalSeconds: 60 }),
 });
 
 const telemetrySchema = z.strictObject({

@@ -5,6 +5,7 @@ import type { Clock } from '../domain/types.ts';
 import type { LedgerLogger } from './deps.ts';
 import { openFileLedger } from './file.ts';
 import type { Ledger } from './ledger.ts';
+import { boundRefusals } from './refusals.ts';
 import { openSpoolingLedger } from './spool.ts';
 
 export interface LedgerDeps {
@@ -20,14 +21,19 @@ type StoreKeys = 'driver' | 'path' | 'maxFileBytes' | 'mongodb' | 'retentionDays
 export type LedgerConfig = Pick<Config['ledger'], StoreKeys> & Partial<Omit<Config['ledger'], StoreKeys>>;
 
 export async function createLedger(config: LedgerConfig, deps: LedgerDeps): Promise<Ledger> {
-  const inner = await openStore(config, deps);
-  if (config.onUnavailable !== 'spool') return inner;
-  try {
-    return await openSpoolingLedger(inner, { dir: config.spoolPath, logger: deps.logger });
-  } catch (error) {
-    await inner.close();
-    throw error;
+  const store = await openStore(config, deps);
+  let durable: Ledger = store;
+  if (config.onUnavailable === 'spool') {
+    try {
+      durable = await openSpoolingLedger(store, { dir: config.spoolPath, logger: deps.logger });
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
   }
+  // Outermost, so that summaries are spooled like any other record when the store is down.
+  if (config.refusals === undefined) return durable;
+  return boundRefusals(durable, { ...config.refusals, logger: deps.logger, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
 }
 
 async function openStore(config: LedgerConfig, deps: LedgerDeps): Promise<Ledger> {
