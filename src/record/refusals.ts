@@ -18,8 +18,8 @@ import { pickRecord } from './record-shape.ts';
 export const SUMMARY_MAX_ADDRESSES = 50;
 /** What the file driver adds to each stored line: `,"prev":"<64 hex>"` and the newline. */
 export const CHAIN_OVERHEAD_BYTES = 75;
-/** Strings in a record cut to fit are shortened to this many characters. */
-const SHORT_STRING = 128;
+/** Strings in a record cut to fit are shortened to these many characters, until it fits. */
+const SHORT_STRINGS = [128, 32];
 
 export interface RefusalOptions {
   /** `ledger.refusals.maxRecordBytes`: one stored refusal, as the file driver writes it, at most. */
@@ -36,7 +36,7 @@ export function boundRecord(record: IssuanceRecord, maxBytes: number): IssuanceR
   const picked = pickRecord(record);
   if (size(picked) <= budget) return picked;
   let cut: IssuanceRecord = { ...picked, truncated: true, requestedScopes: [] };
-  if (size(cut) > budget) cut = shortenStrings(cut);
+  for (const length of SHORT_STRINGS) if (size(cut) > budget) cut = shortenStrings(cut, length);
   // Keep as many scopes, in order, as still fit: the first ones are what the caller asked for first.
   let room = budget - size(cut);
   const scopes: string[] = [];
@@ -53,11 +53,11 @@ function size(record: IssuanceRecord): number {
   return Buffer.byteLength(JSON.stringify(record));
 }
 
-function shortenStrings(record: IssuanceRecord): IssuanceRecord {
+function shortenStrings(record: IssuanceRecord, length: number): IssuanceRecord {
   const out: Record<string, unknown> = { ...record };
   for (const field of ['subject', 'clientId', 'tenant', 'plan', 'license', 'service', 'opTokenId', 'remoteAddress', 'userAgent', 'requestId'] as const) {
     const value = record[field];
-    if (typeof value === 'string' && value.length > SHORT_STRING) out[field] = value.slice(0, SHORT_STRING);
+    if (typeof value === 'string' && value.length > length) out[field] = value.slice(0, length);
   }
   return out as unknown as IssuanceRecord;
 }
