@@ -43,7 +43,7 @@ export interface Lock {
 }
 
 /** Locks this process holds: a second open within one process is refused like one from another. */
-const held = new Set<string>();
+const held = new Map<string, LockHolder>();
 
 /**
  * Takes `<dir>/.<name>.lock` or throws LockHeldError. `what` names the resource in messages
@@ -51,10 +51,10 @@ const held = new Set<string>();
  */
 export async function acquireLock(dir: string, name: string, what: string): Promise<Lock> {
   const lockPath = resolve(join(dir, `.${name}.lock`));
-  if (held.has(lockPath)) {
-    throw new LockHeldError(what, lockPath, { pid: process.pid, host: hostname(), since: 'earlier' }, 'this very process already opened it');
-  }
-  held.add(lockPath);
+  const holding = held.get(lockPath);
+  if (holding !== undefined) throw new LockHeldError(what, lockPath, holding, 'this very process already opened it');
+  const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  held.set(lockPath, me);
   const tag = randomBytes(6).toString('hex');
   const socketName = `.${name}-${tag}.sock`;
   const socketPath = join(dir, socketName);
@@ -62,9 +62,9 @@ export async function acquireLock(dir: string, name: string, what: string): Prom
   let tmp: string | undefined;
   try {
     server = await listen(socketPath);
-    const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(server === undefined ? {} : { socket: socketName }) };
+    const content: LockHolder = { ...me, ...(server === undefined ? {} : { socket: socketName }) };
     tmp = join(dir, `.${name}-${tag}.tmp`);
-    await writeFile(tmp, `${JSON.stringify(me)}\n`, { mode: 0o640, flush: true });
+    await writeFile(tmp, `${JSON.stringify(content)}\n`, { mode: 0o640, flush: true });
     for (let attempt = 0; ; attempt++) {
       try {
         await link(tmp, lockPath);
