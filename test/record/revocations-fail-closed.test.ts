@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthority, type DevAuthority } from '../../src/dev/authority.ts';
 import { parseConfig } from '../../src/config/loader.ts';
 import { openFileLedger } from '../../src/record/file.ts';
-import type { Ledger } from '../../src/record/ledger.ts';
+import type { IssuanceRecord, Ledger } from '../../src/record/ledger.ts';
+import { boundRefusals, type RefusalBoundLedger } from '../../src/record/refusals.ts';
 import { createService, type Service } from '../../src/service.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
 import { AUDIENCE, CLIENTS, SERVICE, baseConfig } from '../support/stack.ts';
@@ -49,7 +50,7 @@ beforeAll(async () => {
   const sink = new Writable({ write: (_c, _e, done) => done() });
   service = await createService(config, {
     logger: createLogger({ level: 'silent', destination: sink }),
-    ledger: flaky(await openFileLedger({ dir: join(dir, 'ledger') })),
+    ledger: boundRefusals(flaky(await openFileLedger({ dir: join(dir, 'ledger') })), { maxRecordBytes: 4096, anonymous: 'summary', summaryIntervalSeconds: 3600 }),
     clock: () => new Date(Date.now() + offsetMs),
   });
   await service.app.listen({ host: '127.0.0.1', port: 0 });
@@ -99,5 +100,18 @@ describe('runtime revocations, store unreachable', () => {
     failReads = false;
     await service.refreshRevocations();
     expect((await exchange()).status).toBe(200);
+  });
+
+  it('serves refusal summaries through the admin audit API', async () => {
+    offsetMs = 0;
+    await service.refreshRevocations();
+    const anonymous = await fetch(tokenUrl(url, { service: SERVICE, scope: ['repository:team/app:pull'] }), { headers: { authorization: 'Bearer not-a-jwt' } });
+    expect(anonymous.status).toBe(401);
+    await (service.ledger as RefusalBoundLedger).flush();
+    const res = await call('operator', `${url}/admin/issuances?outcome=refusals-summary`);
+    expect(res.status).toBe(200);
+    const { issuances } = res.json<{ issuances: IssuanceRecord[] }>();
+    expect(issuances).toHaveLength(1);
+    expect(issuances[0]).toMatchObject({ outcome: 'refusals-summary', summary: { total: 1, byReason: [{ reason: 'invalid_token', count: 1 }] } });
   });
 });
