@@ -1,7 +1,7 @@
 // One owner per ledger directory, spool directory and revocations file, across processes; a
 // holder that died (SIGKILL) never blocks its successor.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -82,6 +82,18 @@ describe('directory lock', () => {
     await ledger.append(record(1));
     await ledger.close();
     expect((await verifyLedger(dir.path)).records).toBe(1);
+  });
+
+  it('falls back to the pid where no socket can be bound (a path too long for one)', async () => {
+    const deep = join(dir.path, 'd'.repeat(120));
+    await mkdir(deep);
+    const holder = await holdInChild(deep, 'ledger');
+    const lockText = await readFile(join(deep, '.ledger.lock'), 'utf8');
+    expect(JSON.parse(lockText).socket).toBeUndefined();
+    expect(await thrown(acquireLock(deep, 'ledger', 'test'))).toBeInstanceOf(LockHeldError);
+    await holder.kill();
+    const lock = await acquireLock(deep, 'ledger', 'test');
+    await lock.release();
   });
 
   it('never takes over a lock held from another host', async () => {
