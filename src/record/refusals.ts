@@ -1,7 +1,6 @@
 // Bounds what refusals cost the ledger. Anyone can send a refusal, so without a bound an
-// anonymous flood of requests carrying 64 long scopes fills the disk at ~14 KB a request.
-// - Each refusal record is cut to `maxRecordBytes` (scopes dropped from the end, long strings
-//   shortened; `truncated: true` says so).
+// anonymous flood of requests carrying 64 long scopes fills the disk at ~33 KB a request.
+// - Each refusal record is cut to `maxRecordBytes` (refusal-size.ts).
 // - With `anonymous: summary`, refusals without an authenticated subject are only counted, and
 //   one `refusals-summary` record per interval stores the counts (by reason, by address). Close
 //   writes the last one, so nothing counted is lost on a graceful shutdown.
@@ -12,14 +11,10 @@ import { systemClock } from '../domain/types.ts';
 import { silentLogger } from './deps.ts';
 import type { LedgerLogger } from './deps.ts';
 import type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, RefusalSummary, Revocation, RevocationKind } from './ledger.ts';
-import { pickRecord } from './record-shape.ts';
+import { boundRecord } from './refusal-size.ts';
 
 /** Distinct remote addresses listed in one summary; the rest are counted together. */
 export const SUMMARY_MAX_ADDRESSES = 50;
-/** What the file driver adds to each stored line: `,"prev":"<64 hex>"` and the newline. */
-export const CHAIN_OVERHEAD_BYTES = 75;
-/** Strings in a record cut to fit are shortened to these many characters, until it fits. */
-const SHORT_STRINGS = [128, 32];
 
 export interface RefusalOptions {
   /** `ledger.refusals.maxRecordBytes`: one stored refusal, as the file driver writes it, at most. */
@@ -28,38 +23,6 @@ export interface RefusalOptions {
   readonly summaryIntervalSeconds: number;
   readonly logger?: LedgerLogger;
   readonly clock?: Clock;
-}
-
-/** The record as stored, at most `maxBytes` long including the chain's overhead. */
-export function boundRecord(record: IssuanceRecord, maxBytes: number): IssuanceRecord {
-  const budget = maxBytes - CHAIN_OVERHEAD_BYTES;
-  const picked = pickRecord(record);
-  if (size(picked) <= budget) return picked;
-  let cut: IssuanceRecord = { ...picked, truncated: true, requestedScopes: [] };
-  for (const length of SHORT_STRINGS) if (size(cut) > budget) cut = shortenStrings(cut, length);
-  // Keep as many scopes, in order, as still fit: the first ones are what the caller asked for first.
-  let room = budget - size(cut);
-  const scopes: string[] = [];
-  for (const scope of picked.requestedScopes) {
-    const cost = Buffer.byteLength(JSON.stringify(scope)) + (scopes.length > 0 ? 1 : 0);
-    if (cost > room) break;
-    scopes.push(scope);
-    room -= cost;
-  }
-  return { ...cut, requestedScopes: scopes };
-}
-
-function size(record: IssuanceRecord): number {
-  return Buffer.byteLength(JSON.stringify(record));
-}
-
-function shortenStrings(record: IssuanceRecord, length: number): IssuanceRecord {
-  const out: Record<string, unknown> = { ...record };
-  for (const field of ['subject', 'clientId', 'tenant', 'plan', 'license', 'service', 'opTokenId', 'remoteAddress', 'userAgent', 'requestId'] as const) {
-    const value = record[field];
-    if (typeof value === 'string' && value.length > length) out[field] = value.slice(0, length);
-  }
-  return out as unknown as IssuanceRecord;
 }
 
 interface Window {

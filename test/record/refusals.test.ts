@@ -8,7 +8,8 @@ import { exportLedger } from '../../src/record/export.ts';
 import { openFileLedger } from '../../src/record/file.ts';
 import { createLedger } from '../../src/record/index.ts';
 import type { IssuanceRecord, Ledger } from '../../src/record/ledger.ts';
-import { boundRecord, boundRefusals, SUMMARY_MAX_ADDRESSES } from '../../src/record/refusals.ts';
+import { boundRefusals, SUMMARY_MAX_ADDRESSES } from '../../src/record/refusals.ts';
+import { boundRecord } from '../../src/record/refusal-size.ts';
 import { verifyLedger } from '../../src/record/verify.ts';
 import { record, recordingLogger, tempDir } from './fixtures.ts';
 
