@@ -112,7 +112,11 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   });
   const authenticator = createAuthenticator({ accessTokens, dpop, claims: authority.claims, senderConstraint: authority.senderConstraint });
 
-  const revocations = new RevocationSet(config.revokedLicenses);
+  // One revocation model: the set the authorizer consults also knows how fresh its runtime part is.
+  const revocations = new RevocationSet(config.revokedLicenses, {
+    maxStalenessSeconds: config.ledger.revocationMaxStalenessSeconds,
+    now: () => clock().getTime(),
+  });
   const authorizer = createAuthorizer(compilePlans(config.plans, config.defaultPlan), revocations);
   const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock }));
 
@@ -123,6 +127,8 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     onChange: (list) => revocations.setRuntime(list),
   });
   const refreshRevocations = () => revocationWatch.refresh();
+  metrics.observeRevocationsAge(() => revocations.ageSeconds());
+  metrics.observeSpoolDepth(() => ledger.spooled?.());
 
   // Only configured plan names become label values; a reload may add some.
   let planNames = new Set(Object.keys(config.plans));
@@ -202,8 +208,15 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     readiness: [
       { name: 'authority', check: async () => ((await accessTokens.ready()) ? undefined : 'the Authority signing keys are not loaded') },
       { name: 'signing', check: async () => undefined },
-      { name: 'ledger', check: async () => { await ledger.check(); return undefined; } },
-      { name: 'revocations', check: async () => (revocationWatch.loaded() ? undefined : 'runtime revocations have not been read from the ledger store yet') },
+      {
+        name: 'ledger',
+        check: async () => { await ledger.check(); return undefined; },
+        detail: () => {
+          const spooled = ledger.spooled?.();
+          return spooled === undefined ? undefined : { spoolDepth: spooled };
+        },
+      },
+      { name: 'revocations', check: async () => { revocations.assertCurrent(); return undefined; } },
     ],
     plugins: [
       (instance) => operatorRoutes(instance, { jwks, telemetry: config.telemetry.metricsPort === undefined ? telemetry : undefined }),

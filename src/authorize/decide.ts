@@ -11,7 +11,10 @@ export interface Authorizer {
   decide(principal: Principal, scopes: readonly ResourceScope[]): Decision;
   /** The plan a principal would be judged under (throws as `decide` would). */
   planFor(principal: Pick<Principal, 'plan' | 'scheme'>): string;
-  /** Throws when the subject or the licence is revoked; admin calls are held to it too. */
+  /**
+   * Throws when the subject or the licence is revoked, or when the revocations cannot be trusted
+   * (UnavailableError `revocations_unavailable`); admin calls are held to it too.
+   */
   assertNotRevoked(principal: Pick<Principal, 'subject' | 'license' | 'scheme'>): void;
   /** Swapped whole on reload: a request sees either the old or the new catalogue. */
   replaceCatalogue(catalogue: PlanCatalogue): void;
@@ -44,6 +47,7 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
   }
 
   function assertNotRevoked(principal: Pick<Principal, 'subject' | 'license' | 'scheme'>): void {
+    revocations.assertCurrent();
     if (revocations.isSubjectRevoked(principal.subject)) {
       throw new ForbiddenError('subject_revoked', 'access for this client has been revoked', { scheme: principal.scheme });
     }

@@ -1,8 +1,23 @@
 // What the authorize stage needs to know about revocations: a read-only view. The
 // configuration's list and the ledger store's runtime entries are merged behind it.
+import { UnavailableError } from '../domain/errors.ts';
+
 export interface RevocationView {
   isLicenseRevoked(license: string): boolean;
   isSubjectRevoked(subject: string): boolean;
+  /**
+   * Throws UnavailableError `revocations_unavailable` while the runtime list cannot be trusted:
+   * not read yet, or last read too long ago. Fail closed: a list that may be missing a
+   * revocation must not let the revoked subject through.
+   */
+  assertCurrent(): void;
+}
+
+/** How fresh the runtime list must be; without it the set has no runtime source to wait for. */
+export interface RuntimeFreshness {
+  readonly maxStalenessSeconds: number;
+  /** Milliseconds since the epoch (the service's clock). */
+  readonly now: () => number;
 }
 
 /** Revocations from the configuration file plus a runtime set that is swapped whole. */
@@ -10,18 +25,53 @@ export class RevocationSet implements RevocationView {
   #configured: ReadonlySet<string>;
   #licenses: ReadonlySet<string> = new Set();
   #subjects: ReadonlySet<string> = new Set();
+  readonly #freshness: RuntimeFreshness | undefined;
+  readonly #createdAt: number | undefined;
+  /** When the runtime list was last read successfully. */
+  #readAt: number | undefined;
 
-  constructor(configuredLicenses: readonly string[] = []) {
+  constructor(configuredLicenses: readonly string[] = [], freshness?: RuntimeFreshness) {
     this.#configured = new Set(configuredLicenses);
+    this.#freshness = freshness;
+    this.#createdAt = freshness?.now();
   }
 
   setConfigured(licenses: readonly string[]): void {
     this.#configured = new Set(licenses);
   }
 
+  /** The whole runtime list, just read from the store: it is fresh as of now. */
   setRuntime(entries: readonly { kind: 'license' | 'subject'; value: string }[]): void {
     this.#licenses = new Set(entries.filter((e) => e.kind === 'license').map((e) => e.value));
     this.#subjects = new Set(entries.filter((e) => e.kind === 'subject').map((e) => e.value));
+    this.#readAt = this.#freshness?.now();
+  }
+
+  /** True once the runtime list was read (always true without a runtime source). */
+  loaded(): boolean {
+    return this.#freshness === undefined || this.#readAt !== undefined;
+  }
+
+  /** Seconds since the last successful read (before the first one: since this set was made). */
+  ageSeconds(): number | undefined {
+    if (this.#freshness === undefined) return undefined;
+    return Math.max(0, this.#freshness.now() - (this.#readAt ?? this.#createdAt!)) / 1000;
+  }
+
+  assertCurrent(): void {
+    const freshness = this.#freshness;
+    if (freshness === undefined) return;
+    if (this.#readAt === undefined) {
+      throw new UnavailableError('revocations_unavailable', 'revocations have not been read from the ledger store yet; no token is issued until they are, try again shortly', {
+        detail: 'runtime revocations never read since start-up',
+      });
+    }
+    const age = this.ageSeconds()!;
+    if (age > freshness.maxStalenessSeconds) {
+      throw new UnavailableError('revocations_unavailable', 'revocations could not be re-read from the ledger store recently enough; no token is issued until they are, try again shortly', {
+        detail: `runtime revocations last read ${Math.floor(age)} s ago; ledger.revocationMaxStalenessSeconds is ${freshness.maxStalenessSeconds}`,
+      });
+    }
   }
 
   isLicenseRevoked(license: string): boolean {

@@ -153,6 +153,21 @@ const ledgerSchema = z.strictObject({
   spoolPath: nonEmpty.default('var/spool'),
   /** How often runtime revocations are re-read from the store (other replicas' changes). */
   revocationPollSeconds: z.number().min(0.2).max(300).default(2),
+  /**
+   * /token (and the admin API) answer 503 revocations_unavailable until runtime revocations
+   * were read once, and again once the last successful read is older than this.
+   */
+  revocationMaxStalenessSeconds: z.number().positive().max(3600).default(60),
+  /** What refusals may cost the ledger (docs/operations.md gives the disk figures). */
+  refusals: z
+    .strictObject({
+      /** One stored refusal at most (scopes dropped from the end, long strings cut, `truncated: true`). */
+      maxRecordBytes: z.number().int().min(1024).max(65_536).default(4096),
+      /** `summary`: refusals without an authenticated subject are counted, one summary record per interval. */
+      anonymous: z.enum(['summary', 'full']).default('summary'),
+      summaryIntervalSeconds: z.number().int().min(1).max(3600).default(60),
+    })
+    .default({ maxRecordBytes: 4096, anonymous: 'summary', summaryIntervalSeconds: 60 }),
 });
 
 /** `max` requests per fixed window of `windowSeconds`, counted from a key's first request. */
@@ -212,6 +227,13 @@ export const configSchema = z
     }
     if (config.server.clientCertificateHeader !== undefined && config.server.trustedProxies.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['server', 'clientCertificateHeader'], message: 'needs server.trustedProxies: the header is only read from those peers' });
+    }
+    if (config.ledger.revocationMaxStalenessSeconds <= config.ledger.revocationPollSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ledger', 'revocationMaxStalenessSeconds'],
+        message: `must be greater than ledger.revocationPollSeconds (${config.ledger.revocationPollSeconds}), or every poll would arrive too late`,
+      });
     }
     if (config.ledger.driver === 'mongodb' && config.ledger.mongodb === undefined) {
       ctx.addIssue({ code: 'custom', path: ['ledger', 'mongodb'], message: 'is required when ledger.driver is mongodb' });

@@ -2,8 +2,8 @@
 // temporary file, fsync it, rename it over the old one, fsync the directory so the rename
 // itself survives a power cut.
 import { randomUUID } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
@@ -30,5 +30,19 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * mkdir -p that survives a power cut: each directory it creates is made durable in its parent
+ * (a new directory's entry lives in the parent, which the directory's own fsync does not cover).
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  const top = resolve(first);
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    await fsyncDir(dirname(current));
+    if (current === top || dirname(current) === current) return;
   }
 }

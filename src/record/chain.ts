@@ -3,7 +3,8 @@
 // link of the line after it. The chain runs across segment files; the first line of the first
 // segment links to GENESIS.
 import { createHash } from 'node:crypto';
-import type { IssuanceRecord } from './ledger.ts';
+import { RECORD_OUTCOMES } from './ledger.ts';
+import type { IssuanceRecord, RecordOutcome } from './ledger.ts';
 import { fromStored, pickRecord } from './record-shape.ts';
 
 export const GENESIS = '0'.repeat(64);
@@ -40,6 +41,6 @@ export function parseLine(bytes: Uint8Array): ParsedLine {
   if (typeof doc['issuedAt'] !== 'string' || Number.isNaN(Date.parse(doc['issuedAt']))) {
     return { ok: false, problem: 'no valid issuedAt', jti };
   }
-  if (doc['outcome'] !== 'issued' && doc['outcome'] !== 'rejected') return { ok: false, problem: 'no valid outcome', jti };
+  if (!RECORD_OUTCOMES.includes(doc['outcome'] as RecordOutcome)) return { ok: false, problem: 'no valid outcome', jti };
   return { ok: true, record: fromStored(doc), prev: doc['prev'] };
 }

@@ -8,7 +8,7 @@ import type { IssuanceRecord, Ledger } from './ledger.ts';
 import { readLinesForward } from './lines.ts';
 import { MAX_QUERY_LIMIT } from './query-filter.ts';
 import { issuedAtMs } from './record-shape.ts';
-import { listSegments } from './segments.ts';
+import { listSegments, requireDirectory } from './segments.ts';
 
 export interface ExportRange {
   /** Inclusive, on issuedAt. */
@@ -25,6 +25,7 @@ export interface ExportResult {
 
 /** Oldest first, straight from the file ledger's segments. Does not end `out`. */
 export async function exportLedger(dir: string, range: ExportRange, out: Writable): Promise<ExportResult> {
+  await requireDirectory(dir, 'ledger directory');
   let records = 0;
   let skipped = 0;
   for (const segment of await listSegments(dir, SEGMENT_PREFIX)) {

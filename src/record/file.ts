@@ -1,19 +1,21 @@
 // `ledger.driver: file`, the embedded default: append-only JSON Lines segments in one
 // directory, hash-chained (chain.ts), fsynced once per group (group-commit.ts), rotated by size.
-// One process owns a directory at a time: two writers would fork the chain (verify would show it).
+// One process owns a directory at a time (dir-lock.ts): a second writer would overwrite records.
 import { constants } from 'node:fs';
-import { access, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { access, open, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../domain/types.ts';
 import { systemClock } from '../domain/types.ts';
-import { fsyncDir } from './atomic-file.ts';
+import { ensureDir, fsyncDir } from './atomic-file.ts';
 import { encodeLine, GENESIS, hashLine, parseLine } from './chain.ts';
 import { ledgerUnavailable, silentLogger } from './deps.ts';
+import { acquireLock } from './dir-lock.ts';
+import type { Lock } from './dir-lock.ts';
 import type { LedgerLogger } from './deps.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, Revocation, RevocationKind } from './ledger.ts';
-import { readLinesBackward } from './lines.ts';
+import { readLinesBackward, readLinesForward } from './lines.ts';
 import { checkLimit, decodeCursor, encodeCursor, matchesQuery } from './query-filter.ts';
 import { submitRecord } from './record-shape.ts';
 import { RevocationFile } from './revocation-store.ts';
@@ -45,6 +47,8 @@ interface Active {
   readonly fh: FileHandle;
   /** Bytes known durable; readers never look past this, writers write here. */
   size: number;
+  /** issuedAt (ms) of the segment's first record; undefined while it is empty. */
+  startedAt: number | undefined;
 }
 
 interface Position {
@@ -63,8 +67,18 @@ const NEWLINE = Buffer.from('\n');
 const DAY_MS = 86_400_000;
 
 export async function openFileLedger(options: FileLedgerOptions): Promise<FileLedger> {
+  await ensureDir(options.dir);
+  const lock = await acquireLock(options.dir, 'ledger', `ledger directory ${options.dir}`);
+  try {
+    return await openLocked(options, lock);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function openLocked(options: FileLedgerOptions, lock: Lock): Promise<FileLedger> {
   const logger = options.logger ?? silentLogger;
-  await mkdir(options.dir, { recursive: true });
   const segments = await listSegments(options.dir, SEGMENT_PREFIX);
 
   // Recover the newest segment's tail, then find the chain head: the newest good line,
@@ -87,8 +101,16 @@ export async function openFileLedger(options: FileLedgerOptions): Promise<FileLe
   const segment = last ?? { number: 1, name: segmentName(SEGMENT_PREFIX, 1), path: join(options.dir, segmentName(SEGMENT_PREFIX, 1)) };
   const fh = await openSegment(segment.path);
   if (last === undefined) await fsyncDir(options.dir);
-  const revocations = await RevocationFile.open(join(options.dir, REVOCATIONS_FILE));
-  const ledger = new FileLedger(options, logger, segments.length > 0 ? segments : [segment], { segment, fh, size: lastSize }, head, revocations, recovered);
+  let revocations: RevocationFile;
+  try {
+    revocations = await RevocationFile.open(join(options.dir, REVOCATIONS_FILE));
+  } catch (error) {
+    await fh.close();
+    throw error;
+  }
+  const startedAt = last === undefined ? undefined : await oldestIssuedAt(segment.path, lastSize);
+  const active = { segment, fh, size: lastSize, startedAt };
+  const ledger = new FileLedger(options, logger, segments.length > 0 ? segments : [segment], active, head, revocations, recovered, lock);
   await ledger.prune();
   return ledger;
 }
@@ -112,6 +134,7 @@ export class FileLedger implements Ledger {
   #head: string;
   /** Set when a failed fsync left the file in an unknown state: only a restart (and recovery) clears it. */
   #broken: unknown;
+  readonly #lock: Lock;
   #closed = false;
 
   /** @internal Use openFileLedger, which recovers the directory first. */
@@ -123,7 +146,9 @@ export class FileLedger implements Ledger {
     head: string,
     revocations: RevocationFile,
     recovered: TornTail[],
+    lock: Lock,
   ) {
+    this.#lock = lock;
     this.#dir = options.dir;
     this.#maxFileBytes = options.maxFileBytes ?? 64 * 1024 * 1024;
     this.#retentionDays = options.retentionDays;
@@ -157,7 +182,7 @@ export class FileLedger implements Ledger {
     }
     const data = Buffer.concat(parts);
     try {
-      if (this.#active.size > 0 && this.#active.size + data.length > this.#maxFileBytes) await this.#rotate();
+      if (this.#active.size > 0 && (this.#active.size + data.length > this.#maxFileBytes || this.#dayOld(this.#active))) await this.#rotate();
     } catch (error) {
       throw ledgerUnavailable('cannot start a new ledger segment', error);
     }
@@ -183,8 +208,18 @@ export class FileLedger implements Ledger {
       throw ledgerUnavailable('cannot make the ledger durable', error);
     }
     active.size += data.length;
+    active.startedAt ??= Date.parse(batch[0]!.issuedAt);
     this.#head = prev;
     this.#onSync?.(batch.length);
+  }
+
+  /**
+   * With retention on, a segment is also closed once its first record is a day old: retention
+   * removes whole closed segments, so a quiet ledger that never reaches maxFileBytes must still
+   * close one now and then, or nothing in it would ever expire.
+   */
+  #dayOld(active: Active): boolean {
+    return this.#retentionDays !== undefined && active.startedAt !== undefined && this.#clock().getTime() - active.startedAt >= DAY_MS;
   }
 
   async #rotate(): Promise<void> {
@@ -194,7 +229,7 @@ export class FileLedger implements Ledger {
     const fh = await openSegment(segment.path);
     await fsyncDir(this.#dir);
     const old = this.#active;
-    this.#active = { segment, fh, size: 0 };
+    this.#active = { segment, fh, size: 0, startedAt: undefined };
     this.#segments = [...this.#segments, segment];
     await old.fh.close();
     this.#logger.info({ ledger: this.#dir, segment: name }, 'ledger: new segment');
@@ -297,8 +332,13 @@ export class FileLedger implements Ledger {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#committer.close();
-    await this.#active.fh.close();
+    try {
+      await this.#committer.close();
+      await this.#active.fh.close();
+      await this.#revocations.close();
+    } finally {
+      await this.#lock.release();
+    }
   }
 }
 
@@ -338,6 +378,15 @@ async function headBefore(segments: readonly SegmentFile[]): Promise<string> {
 /** issuedAt (ms) of the segment's last good record: records go in roughly in time order. */
 async function newestIssuedAt(path: string): Promise<number | undefined> {
   for await (const line of readLinesBackward(path, await sizeOrZero(path))) {
+    const parsed = parseLine(line.bytes);
+    if (parsed.ok) return Date.parse(parsed.record.issuedAt);
+  }
+  return undefined;
+}
+
+/** issuedAt (ms) of the segment's first good record within its first `end` bytes. */
+async function oldestIssuedAt(path: string, end: number): Promise<number | undefined> {
+  for await (const line of readLinesForward(path, 0, end)) {
     const parsed = parseLine(line.bytes);
     if (parsed.ok) return Date.parse(parsed.record.issuedAt);
   }

@@ -5,6 +5,7 @@ import type { Clock } from '../domain/types.ts';
 import type { LedgerLogger } from './deps.ts';
 import { openFileLedger } from './file.ts';
 import type { Ledger } from './ledger.ts';
+import { boundRefusals } from './refusals.ts';
 import { openSpoolingLedger } from './spool.ts';
 
 export interface LedgerDeps {
@@ -15,18 +16,27 @@ export interface LedgerDeps {
   readonly onSync?: (records: number) => void;
 }
 
-export async function createLedger(config: Config['ledger'], deps: LedgerDeps): Promise<Ledger> {
-  const inner = await openStore(config, deps);
-  if (config.onUnavailable !== 'spool') return inner;
-  try {
-    return await openSpoolingLedger(inner, { dir: config.spoolPath, logger: deps.logger });
-  } catch (error) {
-    await inner.close();
-    throw error;
+type StoreKeys = 'driver' | 'path' | 'maxFileBytes' | 'mongodb' | 'retentionDays' | 'onUnavailable' | 'spoolPath';
+/** `ledger` configuration: the store's keys are needed, the rest (refusals, ...) may be left to defaults. */
+export type LedgerConfig = Pick<Config['ledger'], StoreKeys> & Partial<Omit<Config['ledger'], StoreKeys>>;
+
+export async function createLedger(config: LedgerConfig, deps: LedgerDeps): Promise<Ledger> {
+  const store = await openStore(config, deps);
+  let durable: Ledger = store;
+  if (config.onUnavailable === 'spool') {
+    try {
+      durable = await openSpoolingLedger(store, { dir: config.spoolPath, logger: deps.logger });
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
   }
+  // Outermost, so that summaries are spooled like any other record when the store is down.
+  if (config.refusals === undefined) return durable;
+  return boundRefusals(durable, { ...config.refusals, logger: deps.logger, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
 }
 
-async function openStore(config: Config['ledger'], deps: LedgerDeps): Promise<Ledger> {
+async function openStore(config: LedgerConfig, deps: LedgerDeps): Promise<Ledger> {
   if (config.driver === 'mongodb') {
     // The schema requires this section for the mongodb driver; checked again for a hand-built config.
     if (config.mongodb === undefined) throw new TypeError('ledger.mongodb is required when ledger.driver is mongodb');

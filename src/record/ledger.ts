@@ -3,11 +3,33 @@
 import type { AccessEntry, SenderBinding } from '../domain/types.ts';
 import type { ReasonCode } from '../domain/errors.ts';
 
+/**
+ * `refusals-summary`: anonymous refusals of one interval, counted rather than stored one by one
+ * (`ledger.refusals.anonymous: summary`); see `summary`.
+ */
+export type RecordOutcome = 'issued' | 'rejected' | 'refusals-summary';
+
+export const RECORD_OUTCOMES: readonly RecordOutcome[] = ['issued', 'rejected', 'refusals-summary'];
+
+/** Anonymous refusals counted over [from, until]. */
+export interface RefusalSummary {
+  /** ISO 8601 UTC of the first and last refusal counted. */
+  readonly from: string;
+  readonly until: string;
+  readonly total: number;
+  /** Sorted by count, largest first. */
+  readonly byReason: readonly { readonly reason: string; readonly count: number }[];
+  /** The most frequent remote addresses, at most SUMMARY_MAX_ADDRESSES (refusals.ts). */
+  readonly byAddress: readonly { readonly address: string; readonly count: number }[];
+  /** Refusals from addresses not listed in byAddress (beyond the cap, or without an address). */
+  readonly otherAddresses: number;
+}
+
 /** One decision. Never holds a token, a proof or a key: ids and hashes only. */
 export interface IssuanceRecord {
   /** The registry token's `jti`; for a rejection, a fresh id of the same form. */
   readonly jti: string;
-  readonly outcome: 'issued' | 'rejected';
+  readonly outcome: RecordOutcome;
   readonly reason?: ReasonCode | undefined;
   /** ISO 8601 UTC. */
   readonly issuedAt: string;
@@ -26,6 +48,10 @@ export interface IssuanceRecord {
   readonly remoteAddress?: string | undefined;
   readonly userAgent?: string | undefined;
   readonly requestId?: string | undefined;
+  /** Set when fields were cut to fit `ledger.refusals.maxRecordBytes` (scopes dropped from the end, strings shortened). */
+  readonly truncated?: boolean | undefined;
+  /** Only on `refusals-summary` records. */
+  readonly summary?: RefusalSummary | undefined;
 }
 
 export interface IssuanceQuery {
@@ -35,7 +61,7 @@ export interface IssuanceQuery {
   readonly service?: string;
   /** Matches records whose granted access names this repository. */
   readonly repository?: string;
-  readonly outcome?: 'issued' | 'rejected';
+  readonly outcome?: RecordOutcome;
   /** Inclusive, on issuedAt. */
   readonly since?: Date;
   /** Exclusive, on issuedAt. */
@@ -80,6 +106,8 @@ export interface Ledger {
   deleteRevocation(kind: RevocationKind, value: string): Promise<boolean>;
   /** Throws when the store is not writable (readiness). */
   check(): Promise<void>;
+  /** Records durable in a local spool, waiting for the store; absent (or undefined) without a spool. */
+  spooled?(): number | undefined;
   /** Flushes pending groups, then releases the store. */
   close(): Promise<void>;
 }

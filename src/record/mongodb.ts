@@ -6,6 +6,7 @@ import { ledgerUnavailable, silentLogger } from './deps.ts';
 import type { LedgerLogger } from './deps.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, Revocation, RevocationKind } from './ledger.ts';
+import { judgeIndexFailure } from './mongo-indexes.ts';
 import { checkLimit, decodeCursor, encodeCursor } from './query-filter.ts';
 import { fromStored, submitRecord } from './record-shape.ts';
 
@@ -54,7 +55,11 @@ const ISSUANCE_INDEXES: IndexDescription[] = [
   { key: { 'granted.name': 1, ...NEWEST_FIRST }, name: 'repository_issuedAt' },
 ];
 
-/** Does not wait for the store: an unreachable MongoDB at start-up is reported by `check()`, and spooled for when configured. */
+/**
+ * Creates the indexes once, here, and does not wait beyond that for the store: an unreachable
+ * MongoDB at start-up is reported by `check()` (and spooled for, when configured); its indexes
+ * are then created on the first use that reaches it.
+ */
 export async function openMongoLedger(options: MongoLedgerOptions): Promise<MongoLedger> {
   const client = new MongoClient(options.uri, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 2000,
@@ -65,7 +70,7 @@ export async function openMongoLedger(options: MongoLedgerOptions): Promise<Mong
   });
   const ledger = new MongoLedger(client, options);
   await ledger.ensureIndexes().catch((error: unknown) => {
-    (options.logger ?? silentLogger).warn({ err: error }, 'ledger: MongoDB not ready at start-up; will retry on first use');
+    (options.logger ?? silentLogger).warn({ err: error }, 'ledger: MongoDB not reachable at start-up; its indexes are created on first use');
   });
   return ledger;
 }
@@ -81,11 +86,15 @@ export class MongoLedger implements Ledger {
   readonly #committer: GroupCommitter<IssuanceRecord>;
   #connection: Promise<unknown> | undefined;
   #indexes: Promise<void> | undefined;
+  /** Set once index creation succeeded or was refused for good (logged): never attempted again. */
+  #indexesSettled = false;
+  readonly #database: string;
   #closed = false;
 
   constructor(client: MongoClient, options: MongoLedgerOptions) {
     this.#client = client;
     this.#db = client.db(options.database);
+    this.#database = options.database;
     const writeConcern = { w: 'majority' as const, wtimeoutMS: options.writeTimeoutMS ?? 5000 };
     this.#issuances = this.#db.collection<IssuanceDoc>(options.collection, { writeConcern });
     this.#revocations = this.#db.collection<Revocation>(`${options.collection}_revocations`, { writeConcern });
@@ -108,12 +117,31 @@ export class MongoLedger implements Ledger {
     return this.#connection;
   }
 
-  /** Idempotent; a failure is retried by the next call. */
+  /**
+   * Once per ledger. Rejects only while MongoDB cannot be reached (the next call tries again); a
+   * refusal by the server (e.g. no createIndex privilege) is logged once, naming what is missing,
+   * and resolves: it must not fail every write.
+   */
   ensureIndexes(): Promise<void> {
-    this.#indexes ??= this.#connect().then(() => this.#createIndexes()).catch((error: unknown) => {
-      this.#indexes = undefined;
-      throw error;
-    });
+    if (this.#indexesSettled) return Promise.resolve();
+    this.#indexes ??= this.#connect()
+      .then(() => this.#createIndexes())
+      .then(
+        () => {
+          this.#indexesSettled = true;
+        },
+        (error: unknown) => {
+          const failure = judgeIndexFailure(error, {
+            database: this.#database,
+            collection: this.#issuances.collectionName,
+            indexes: [...ISSUANCE_INDEXES.map((i) => i.name!), 'kind_value_unique', ...(this.#retentionDays === undefined ? [] : [TTL_INDEX])],
+          });
+          this.#indexes = undefined;
+          if (failure.kind === 'unreachable') throw error;
+          this.#indexesSettled = true;
+          this.#logger.error({ err: error }, failure.message);
+        },
+      );
     return this.#indexes;
   }
 
@@ -149,6 +177,7 @@ export class MongoLedger implements Ledger {
 
   async #write(batch: readonly IssuanceRecord[]): Promise<void> {
     try {
+      // Resolved at once after start-up; waits only when the store was unreachable then.
       await this.ensureIndexes();
       const docs = batch.map((record) => ({ ...record, issuedAtDate: new Date(record.issuedAt) }));
       await this.#issuances.insertMany(docs, { ordered: false });

@@ -2,17 +2,19 @@
 // fields in this order, so nothing a caller attaches by mistake (a token, a proof) is kept.
 import { ledgerUnavailable } from './deps.ts';
 import type { GroupCommitter } from './group-commit.ts';
+import { RECORD_OUTCOMES } from './ledger.ts';
 import type { IssuanceRecord } from './ledger.ts';
 
 const FIELDS = [
   'jti', 'outcome', 'reason', 'issuedAt', 'expiresAt', 'subject', 'clientId', 'tenant', 'plan', 'license',
   'service', 'requestedScopes', 'granted', 'binding', 'opTokenId', 'remoteAddress', 'userAgent', 'requestId',
+  'truncated', 'summary',
 ] as const satisfies readonly (keyof IssuanceRecord)[];
 
 /** The known fields only, undefined ones left out; throws TypeError on a malformed record (a bug upstream). */
 export function pickRecord(record: IssuanceRecord): IssuanceRecord {
   if (typeof record.jti !== 'string' || record.jti === '') throw new TypeError('ledger record needs a jti');
-  if (record.outcome !== 'issued' && record.outcome !== 'rejected') throw new TypeError('ledger record outcome must be issued or rejected');
+  if (!RECORD_OUTCOMES.includes(record.outcome)) throw new TypeError(`ledger record outcome must be one of ${RECORD_OUTCOMES.join(', ')}`);
   if (typeof record.issuedAt !== 'string' || Number.isNaN(Date.parse(record.issuedAt))) {
     throw new TypeError('ledger record issuedAt must be an ISO 8601 date');
   }

@@ -1,6 +1,7 @@
 // Runtime revocations checked on every request without a store round trip: the list is re-read
 // every `ledger.revocationPollSeconds`, which is how a revocation made on one replica reaches the
-// others. A failed poll keeps the last list (a store outage must not un-revoke anyone).
+// others. A failed poll keeps the last list (a store outage must not un-revoke anyone); how long
+// that list may be trusted is the RevocationSet's to judge (revocationMaxStalenessSeconds).
 import type { LedgerLogger } from './deps.ts';
 import type { Ledger, Revocation, RevocationKind } from './ledger.ts';
 
@@ -10,15 +11,15 @@ export interface RevocationWatch {
   list(): Revocation[];
   /** Re-reads now; call after a put or delete so this replica sees it at once. */
   refresh(): Promise<void>;
-  /** False until one read succeeded: readiness holds traffic back until revocations are known. */
+  /** False until one read succeeded (the RevocationSet refuses tokens meanwhile). */
   loaded(): boolean;
   close(): void;
 }
 
 /**
  * Reads the list, then polls. A store that cannot be read at start does not stop the process
- * (it may come back in seconds); `loaded()` stays false meanwhile so readiness fails and no
- * balancer sends traffic to a replica that does not know the revocations yet.
+ * (it may come back in seconds); `onChange` is not called meanwhile, so the RevocationSet fed
+ * by it refuses every token and readiness fails until the revocations are known.
  */
 export async function watchRevocations(
   ledger: Pick<Ledger, 'listRevocations'>,
@@ -49,7 +50,7 @@ export async function watchRevocations(
     await refresh();
   } catch (error) {
     failing = true;
-    options.logger.warn({ err: error }, 'ledger: revocations cannot be read yet; not ready until they are');
+    options.logger.warn({ err: error }, 'ledger: revocations cannot be read yet; tokens are refused until they are');
   }
   const timer = setInterval(() => {
     refresh().then(

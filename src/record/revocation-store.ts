@@ -1,34 +1,42 @@
 // Revocations for the file driver: one small JSON file, rewritten whole and atomically on each
 // change. Revocations are few and rarely change, so a rewrite costs nothing and the file is
-// always either the old or the new list, never a mixture.
+// always either the old or the new list, never a mixture. One process writes it at a time
+// (dir-lock.ts): two would each rewrite the file from their own list and drop the other's changes.
 import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
+import { acquireLock } from './dir-lock.ts';
+import type { Lock } from './dir-lock.ts';
 import type { Revocation, RevocationKind } from './ledger.ts';
 
 export class RevocationFile {
   readonly #path: string;
+  readonly #lock: Lock;
   #revocations: Revocation[];
   /** Serializes changes so two concurrent puts cannot overwrite each other's file. */
   #tail: Promise<unknown> = Promise.resolve();
 
-  private constructor(path: string, revocations: Revocation[]) {
+  private constructor(path: string, revocations: Revocation[], lock: Lock) {
     this.#path = path;
+    this.#lock = lock;
     this.#revocations = revocations;
   }
 
   /** Refuses a corrupt file rather than start with revocations silently forgotten. */
   static async open(path: string): Promise<RevocationFile> {
-    let text: string;
+    const lock = await acquireLock(dirname(path), basename(path), `revocations file ${path}`);
     try {
-      text = await readFile(path, 'utf8');
+      return new RevocationFile(path, await readList(path), lock);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new RevocationFile(path, []);
+      await lock.release();
       throw error;
     }
-    const parsed: unknown = JSON.parse(text);
-    const list = (parsed as { revocations?: unknown } | null)?.revocations;
-    if (!Array.isArray(list) || !list.every(isRevocation)) throw new Error(`${path}: not a revocations file`);
-    return new RevocationFile(path, list);
+  }
+
+  /** Waits for a change in progress, then lets another process take the file. */
+  async close(): Promise<void> {
+    await this.#tail;
+    await this.#lock.release();
   }
 
   list(): Revocation[] {
@@ -56,6 +64,20 @@ export class RevocationFile {
     this.#tail = run.catch(() => {});
     return run;
   }
+}
+
+async function readList(path: string): Promise<Revocation[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const parsed: unknown = JSON.parse(text);
+  const list = (parsed as { revocations?: unknown } | null)?.revocations;
+  if (!Array.isArray(list) || !list.every(isRevocation)) throw new Error(`${path}: not a revocations file`);
+  return list;
 }
 
 function same(r: Revocation, kind: RevocationKind, value: string): boolean {

@@ -1,6 +1,6 @@
 // Naming of the numbered JSON Lines files the file ledger and the spool keep. Numbers only
 // grow, are zero-padded so a directory listing sorts in order, and a gap means a file is missing.
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface SegmentFile {
@@ -36,4 +36,19 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+}
+
+/**
+ * For the read-only tools (verify, export): a mistyped path must not read as an empty, intact
+ * ledger.
+ */
+export async function requireDirectory(dir: string, what: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${what} ${dir} does not exist`);
+    throw error;
+  }
+  if (!isDir) throw new Error(`${what} ${dir} is not a directory`);
 }

@@ -3,10 +3,12 @@
 // a new file), so a file being replayed never changes under the replayer. Progress through a
 // sealed file is kept in `<file>.replayed` so a restart resumes where the last run stopped.
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { access, open, readdir, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, writeFileAtomic } from './atomic-file.ts';
+import { ensureDir, fsyncDir, writeFileAtomic } from './atomic-file.ts';
+import { acquireLock } from './dir-lock.ts';
+import type { Lock } from './dir-lock.ts';
 import type { LedgerLogger } from './deps.ts';
 import type { IssuanceRecord } from './ledger.ts';
 import { readLinesForward } from './lines.ts';
@@ -33,6 +35,7 @@ export class SpoolFiles {
   readonly #dir: string;
   readonly #logger: LedgerLogger;
   readonly #maxFileBytes: number;
+  readonly #lock: Lock;
   #sealed: SpoolFile[];
   #active: ActiveFile | undefined;
   #next: number;
@@ -40,8 +43,9 @@ export class SpoolFiles {
   /** Appends and seals run one at a time. */
   #tail: Promise<unknown> = Promise.resolve();
 
-  private constructor(dir: string, logger: LedgerLogger, maxFileBytes: number, sealed: SpoolFile[], next: number) {
+  private constructor(dir: string, logger: LedgerLogger, maxFileBytes: number, sealed: SpoolFile[], next: number, lock: Lock) {
     this.#dir = dir;
+    this.#lock = lock;
     this.#logger = logger;
     this.#maxFileBytes = maxFileBytes;
     this.#sealed = sealed;
@@ -51,7 +55,18 @@ export class SpoolFiles {
 
   /** Everything found on disk is treated as sealed: it belongs to an earlier run. */
   static async open(dir: string, logger: LedgerLogger, maxFileBytes = 8 * 1024 * 1024): Promise<SpoolFiles> {
-    await mkdir(dir, { recursive: true });
+    await ensureDir(dir);
+    // Two processes replaying one spool would each deliver its records: one owner at a time.
+    const lock = await acquireLock(dir, 'spool', `spool directory ${dir}`);
+    try {
+      return await SpoolFiles.#openLocked(dir, logger, maxFileBytes, lock);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  static async #openLocked(dir: string, logger: LedgerLogger, maxFileBytes: number, lock: Lock): Promise<SpoolFiles> {
     const sealed: SpoolFile[] = [];
     const segments = await listSegments(dir, SPOOL_PREFIX);
     for (const segment of segments) {
@@ -75,7 +90,7 @@ export class SpoolFiles {
       }
     }
     await fsyncDir(dir);
-    return new SpoolFiles(dir, logger, maxFileBytes, sealed, (segments.at(-1)?.number ?? 0) + 1);
+    return new SpoolFiles(dir, logger, maxFileBytes, sealed, (segments.at(-1)?.number ?? 0) + 1, lock);
   }
 
   /** Records acknowledged and not yet replayed. */
@@ -154,8 +169,12 @@ export class SpoolFiles {
 
   close(): Promise<void> {
     return this.#exclusive(async () => {
-      await this.#active?.fh.close();
-      this.#active = undefined;
+      try {
+        await this.#active?.fh.close();
+        this.#active = undefined;
+      } finally {
+        await this.#lock.release();
+      }
     });
   }
 

@@ -79,6 +79,10 @@ export class SpoolingLedger implements Ledger {
     return { spooled: this.#files.pending, storeAvailable: !this.#storeDown };
   }
 
+  spooled(): number {
+    return this.#files.pending;
+  }
+
   /** @internal Called once by openSpoolingLedger. */
   async start(): Promise<void> {
     if (this.#files.pending === 0) return;

@@ -4,7 +4,7 @@
 import { GENESIS, hashLine, parseLine } from './chain.ts';
 import { SEGMENT_PREFIX } from './file.ts';
 import { readLinesForward } from './lines.ts';
-import { listSegments, listTornFiles, segmentName } from './segments.ts';
+import { listSegments, listTornFiles, requireDirectory, segmentName } from './segments.ts';
 
 export interface ChainBreak {
   /** Segment file name, e.g. `ledger-00000003.jsonl`. */
@@ -38,6 +38,7 @@ export interface VerifyReport {
 }
 
 export async function verifyLedger(dir: string): Promise<VerifyReport> {
+  await requireDirectory(dir, 'ledger directory');
   const segments = await listSegments(dir, SEGMENT_PREFIX);
   const warnings: VerifyWarning[] = (await listTornFiles(dir)).map((file) => ({
     kind: 'torn_set_aside',

@@ -16,6 +16,10 @@ export interface Metrics {
   ledgerWrite(seconds: number): void;
   /** One request refused with 429 by a rate limit (`rateLimits`). */
   rateLimited(limit: RateLimitName): void;
+  /** Seconds since runtime revocations were last read, asked at each scrape (the last reader given wins). */
+  observeRevocationsAge(read: () => number | undefined): void;
+  /** Records waiting in the ledger spool, asked at each scrape. */
+  observeSpoolDepth(read: () => number | undefined): void;
 }
 
 export type RateLimitName = 'per_address' | 'per_client' | 'failed_auth';
@@ -27,6 +31,8 @@ export const noMetrics: Metrics = {
   jwksRefresh() {},
   ledgerWrite() {},
   rateLimited() {},
+  observeRevocationsAge() {},
+  observeSpoolDepth() {},
 };
 
 /** Prometheus text exposition format 0.0.4, what every Prometheus version scrapes. */
@@ -100,6 +106,23 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   const rateLimited = meter.createCounter('registry_token_rate_limited', {
     description: 'Requests refused with 429 by a rate limit, by limit (per_address, per_client, failed_auth).',
   });
+  // Gauges read at scrape time from whatever the service registered; no reader, no sample.
+  let revocationsAge: () => number | undefined = () => undefined;
+  let spoolDepth: () => number | undefined = () => undefined;
+  const observed = (read: () => number | undefined) => (result: { observe(value: number): void }) => {
+    const value = read();
+    if (value !== undefined) result.observe(value);
+  };
+  meter
+    .createObservableGauge('registry_token_revocations_age_seconds', {
+      description: 'Seconds since runtime revocations were last read from the ledger store (since start-up before the first read).',
+    })
+    .addCallback(observed(() => revocationsAge()));
+  meter
+    .createObservableGauge('registry_token_spool_depth', {
+      description: 'Ledger records waiting in the local spool for the store (ledger.onUnavailable: spool).',
+    })
+    .addCallback(observed(() => spoolDepth()));
 
   // Both outcomes exist from the first scrape, so rate() and absent-series alerts work at once.
   jwksRefresh.add(0, { outcome: 'success' });
@@ -128,6 +151,12 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     rateLimited(limit) {
       rateLimited.add(1, { limit });
+    },
+    observeRevocationsAge(read) {
+      revocationsAge = read;
+    },
+    observeSpoolDepth(read) {
+      spoolDepth = read;
     },
   };
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RevocationSet } from '../../src/authorize/revocations.ts';
+import { UnavailableError } from '../../src/domain/errors.ts';
+import { parseConfig } from '../../src/config/loader.ts';
 
 describe('RevocationSet', () => {
   it('revokes nothing by default', () => {
@@ -54,5 +56,50 @@ describe('RevocationSet', () => {
     set.setRuntime([{ kind: 'license', value: 'lic-9' }]);
     set.setConfigured([]);
     expect(set.isLicenseRevoked('lic-9')).toBe(true);
+  });
+
+  it('with a runtime source, is not current until read, then until the staleness bound passes', () => {
+    let now = 1_000_000;
+    const set = new RevocationSet([], { maxStalenessSeconds: 60, now: () => now });
+    const refusal = () => {
+      try {
+        set.assertCurrent();
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    expect(refusal()).toBeInstanceOf(UnavailableError);
+    expect((refusal() as UnavailableError).reason).toBe('revocations_unavailable');
+    expect(set.loaded()).toBe(false);
+    now += 5_000;
+    expect(set.ageSeconds()).toBe(5);
+    set.setRuntime([]);
+    expect(refusal()).toBeUndefined();
+    now += 60_000;
+    expect(refusal()).toBeUndefined();
+    now += 1;
+    expect((refusal() as UnavailableError).reason).toBe('revocations_unavailable');
+    set.setRuntime([]);
+    expect(refusal()).toBeUndefined();
+    expect(set.ageSeconds()).toBe(0);
+  });
+
+  it('without a runtime source, is always current', () => {
+    expect(() => new RevocationSet(['lic-1']).assertCurrent()).not.toThrow();
+  });
+});
+
+describe('ledger.revocationMaxStalenessSeconds', () => {
+  const base = {
+    authority: { issuer: 'https://auth.example', audiences: ['r'] },
+    signing: { issuer: 'r', keyPath: 'k.pem' },
+    registry: { realm: 'https://r.example/token' },
+  };
+  it('defaults to 60 and must exceed revocationPollSeconds', () => {
+    expect(parseConfig(base).ledger.revocationMaxStalenessSeconds).toBe(60);
+    expect(() => parseConfig({ ...base, ledger: { revocationPollSeconds: 30, revocationMaxStalenessSeconds: 30 } })).toThrow(
+      /ledger\.revocationMaxStalenessSeconds: must be greater than ledger\.revocationPollSeconds \(30\)/,
+    );
   });
 });

@@ -50,7 +50,9 @@ export function baseConfig(authority: { issuer: string }, dir: string, overrides
     },
     defaultPlan: 'community',
     revokedLicenses: ['lic-revoked'],
-    ledger: { driver: 'file', path: join(dir, 'ledger') },
+    // Each refusal stored in full, so tests can find the record of every request they make;
+    // the default (anonymous refusals summarised) is tested in test/record/refusals.test.ts.
+    ledger: { driver: 'file', path: join(dir, 'ledger'), refusals: { anonymous: 'full' } },
     telemetry: { logLevel: 'info' },
     ...overrides,
   };

@@ -16,7 +16,7 @@ const auditQuery = z.strictObject({
   tenant: z.string().max(255).optional(),
   service: z.string().max(255).optional(),
   repository: z.string().max(255).optional(),
-  outcome: z.enum(['issued', 'rejected']).optional(),
+  outcome: z.enum(['issued', 'rejected', 'refusals-summary']).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(50),

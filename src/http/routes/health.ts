@@ -4,6 +4,8 @@ export interface ReadinessCheck {
   readonly name: string;
   /** Resolves with a problem description, or undefined when healthy. */
   check(): Promise<string | undefined>;
+  /** Figures worth seeing whether or not the check passes (e.g. the spool depth), under `details.<name>`. */
+  detail?(): Record<string, unknown> | undefined;
 }
 
 export function healthRoutes(app: FastifyInstance, checks: readonly ReadinessCheck[]): void {
@@ -21,9 +23,14 @@ export function healthRoutes(app: FastifyInstance, checks: readonly ReadinessChe
       }),
     );
     const failing = results.filter(([, state]) => state !== 'ok');
+    const details = Object.fromEntries(checks.flatMap(({ name, detail }) => {
+      const value = detail?.();
+      return value === undefined ? [] : [[name, value]];
+    }));
     return reply.code(failing.length === 0 ? 200 : 503).send({
       status: failing.length === 0 ? 'ready' : 'not ready',
       checks: Object.fromEntries(results),
+      ...(Object.keys(details).length === 0 ? {} : { details }),
     });
   });
 }
