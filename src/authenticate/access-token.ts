@@ -121,6 +121,11 @@ export function createAccessTokenVerifier(options: AccessTokenOptions): AccessTo
           return keys.getKey(header, jws);
         };
         const { payload } = await jwtVerify(token, resolveKey, verifyOptions);
+        // jose checks iat's type but not its date unless a maximum age is set; a token "issued"
+        // beyond the tolerance in the future comes from a wrong clock or a forger's pre-minting.
+        if (typeof payload.iat === 'number' && payload.iat * 1000 > Date.now() + options.clockToleranceSeconds * 1000) {
+          throw invalid('the access token was issued in the future (iat); check the Authority clock', scheme);
+        }
         return payload;
       } catch (error) {
         throw translate(error, scheme);

@@ -37,10 +37,14 @@ function rateLimited(request: FastifyRequest): boolean {
   return route === '/token' || route?.startsWith('/admin/') === true;
 }
 
-/** Credentials were presented and refused: what `rateLimits.failedAuthPerAddress` counts. */
+/**
+ * A 401, with credentials or without: what `rateLimits.failedAuthPerAddress` counts. Requests
+ * without credentials count too: no client is served without them, and an anonymous flood
+ * (64 long scopes each) is the cheapest way to make the service work and write.
+ */
 function failedAuthentication(request: FastifyRequest): boolean {
   const refusal = refusalOf(request);
-  return refusal instanceof AuthenticationError && !refusal.credentialsMissing && refusal.reason !== 'use_dpop_nonce';
+  return refusal instanceof AuthenticationError && refusal.reason !== 'use_dpop_nonce';
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {

@@ -373,6 +373,19 @@ describe('access token verifier: typ (RFC 9068 section 4)', () => {
     await expectInvalidToken(verifier.verify(await opTok(target, k1, { typ: 'application/DPoP+JWT' }), 'DPoP'), /DPoP proof/);
   });
 
+  it('refuses an OpTok issued in the future beyond the clock tolerance (iat), accepts one inside it', async () => {
+    const target = await startAuthority();
+    const { verifier } = verifierFor(target);
+    const at = (skewSeconds: number) => {
+      const iat = Math.floor(Date.now() / 1000) + skewSeconds;
+      return new SignJWT({ iss: target.issuer, aud: AUDIENCE, sub: 'svc', iat, exp: iat + 3600 })
+        .setProtectedHeader({ alg: 'ES256', kid: k1.kid, typ: 'at+jwt' })
+        .sign(k1.privateKey);
+    };
+    await expectInvalidToken(verifier.verify(await at(60), 'DPoP'), /issued in the future \(iat\)/);
+    expect((await verifier.verify(await at(3), 'DPoP')).sub).toBe('svc');
+  });
+
   it('turned off, accepts a token without typ', async () => {
     const target = await startAuthority();
     const { verifier } = verifierFor(target, manualClock(), { requireAccessTokenType: false });
