@@ -10,7 +10,6 @@ import { callWithProof, makeProof, newDpopKeys, parseChallenge, tokenUrl, type K
 import { freePort, writeConfig } from '../support/process.ts';
 import { selfSigned, type IssuedCertificate } from '../support/pki.ts';
 import {
-  AUDIENCE,
   Battery,
   SERVICE,
   exchange,
@@ -23,7 +22,6 @@ import {
   serveExpectingRefusal,
   signWithAuthorityKey,
   sleep,
-  waitFor,
   type AuthorityProcess,
   type BatteryService,
 } from './support/harness.ts';
@@ -611,7 +609,5 @@ describe('after the whole battery', () => {
     expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
     const verify = ledgerVerify(service.ledgerPath);
     expect(verify.status, verify.output).toBe(0);
-    void AUDIENCE;
-    void waitFor;
   });
 });
