@@ -126,6 +126,24 @@ describe('a bounded flood from attacker addresses', () => {
     expect(ledgerAfter - ledgerBefore, `ledger grew ${ledgerAfter - ledgerBefore} bytes; bound ${bound} for ${issuedDuringFlood} issuances`).toBeLessThanOrEqual(bound);
   });
 
+  it('the limits are counted in registry_token_rate_limited_total{limit}', { timeout: 10_000 }, async () => {
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    const limited = [...metrics.matchAll(/^registry_token_rate_limited_total\{[^}]*limit="([^"]+)"[^}]*\} (\d+)/gm)];
+    expect(limited.length, 'registry_token_rate_limited_total series').toBeGreaterThan(0);
+    expect(limited.reduce((sum, m) => sum + Number(m[2]), 0)).toBeGreaterThan(0);
+  });
+
+  it('an authenticated refusal carrying 64 long scopes is recorded within maxRecordBytes', { timeout: 20_000 }, async () => {
+    const requestId = `long-${randomUUID()}`;
+    const scopes = Array.from({ length: 64 }, (_, i) => `repository:secret/${'y'.repeat(180)}-${i}:pull`);
+    const url = tokenUrl(service.url, { service: SERVICE, scope: scopes });
+    const res = await send(url, { authorization: `DPoP ${token}`, dpop: await proofFor(keys, url, token), 'x-request-id': requestId }, { localAddress: '127.0.0.10' });
+    expect(res.status, res.body.slice(0, 200)).toBe(403);
+    const records = ledgerExport(service.ledgerPath).filter((r) => r.requestId === requestId);
+    expect(records).toHaveLength(1);
+    expect(Buffer.byteLength(JSON.stringify(records[0]))).toBeLessThanOrEqual(ABUSE_CONFIG.refusals.maxRecordBytes);
+  });
+
   it('after the flood the limits are per address: a fresh address and the valid client are served', { timeout: 20_000 }, async () => {
     const url = tokenUrl(service.url, { service: SERVICE, scope: ['repository:team/app:pull'] });
     for (const localAddress of ['127.0.0.1', '127.0.0.9']) {

@@ -446,6 +446,15 @@ describe('defect 6: runtime revocations never fail open', () => {
   });
 });
 
+describe('defect 6: the age of the runtime revocations is visible', () => {
+  it('/metrics has registry_token_revocations_age_seconds', { timeout: 20_000 }, async () => {
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    const age = Number(/^registry_token_revocations_age_seconds(?:\{[^}]*\})? ([0-9.e+-]+)/m.exec(metrics)?.[1] ?? NaN);
+    expect(age, 'registry_token_revocations_age_seconds').toBeGreaterThanOrEqual(0);
+    await expectServes(service, teamTok, keys.team);
+  });
+});
+
 describe('defect 7: Authority faults are 503s, never the caller’s fault, and never a fetch storm', () => {
   let flaky: AuthorityProcess;
   beforeAll(async () => {
