@@ -157,6 +157,9 @@ export const ABUSE_CONFIG = {
 /** Adds the limits and the refusal bounds to a service configuration. */
 export function applyAbuseConfig(config: Record<string, unknown>): void {
   config.rateLimits = structuredClone(ABUSE_CONFIG.rateLimits);
+  // The replay cache's per-client share is not what this flood tests: the rate limits are.
+  const authority = config.authority as Record<string, unknown>;
+  authority.dpop = { ...(authority.dpop as Record<string, unknown> | undefined), replayCachePerClient: 1000 };
   config.ledger = { ...(config.ledger as Record<string, unknown>), refusals: structuredClone(ABUSE_CONFIG.refusals) };
 }
 

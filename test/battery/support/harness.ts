@@ -138,6 +138,7 @@ export class Battery {
     mkdirSync(dir, { recursive: true });
     const config = baseConfig(authority, dir);
     config.server = { host: '127.0.0.1', port };
+    generousLimits(config);
     mutate(config, dir);
     const configPath = writeConfig(join(dir, 'config.yaml'), config);
     const process_ = await startServiceProcess(configPath, port);
@@ -169,6 +170,21 @@ export async function serveExpectingRefusal(battery: Battery, configPath: string
       await exited;
       return { result: healthy ? 'served' : 'hung', output };
     }
+  }
+}
+
+/**
+ * Rate limits and a per-client replay-cache share far above what one battery case sends, where
+ * this build has those keys (issue 7, defect 8): a case tests its own attack, not the limits.
+ * The abuse battery and the fairness case set their own.
+ */
+export function generousLimits(config: Record<string, unknown>): void {
+  const rateLimits = { enabled: true, perAddress: { max: 100_000, windowSeconds: 60 }, perClient: { max: 100_000, windowSeconds: 60 }, failedAuthPerAddress: { max: 100_000, windowSeconds: 60 } };
+  if (schemaAccepts({ issuer: 'http://127.0.0.1:1' }, (c) => (c.rateLimits = rateLimits))) config.rateLimits = rateLimits;
+  const dpop = { replayCachePerClient: 100_000 };
+  if (schemaAccepts({ issuer: 'http://127.0.0.1:1' }, (c) => ((c.authority as Record<string, unknown>).dpop = dpop))) {
+    const authority = config.authority as Record<string, unknown>;
+    authority.dpop = { ...(authority.dpop as Record<string, unknown> | undefined), ...dpop };
   }
 }
 
