@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calculateJwkThumbprint, exportJWK, SignJWT } from 'jose';
-import { callWithProof, makeProof, newDpopKeys, parseChallenge, tokenUrl, type KeyPair } from '../support/dpop-client.ts';
+import { callWithProof, makeProof, newDpopKeys, tokenUrl, type KeyPair } from '../support/dpop-client.ts';
 import { freePort, writeConfig } from '../support/process.ts';
 import { selfSigned, type IssuedCertificate } from '../support/pki.ts';
 import {
@@ -25,7 +25,7 @@ import {
   type AuthorityProcess,
   type BatteryService,
 } from './support/harness.ts';
-import { expectRefusal, expectServes, invalidProof, invalidToken } from './support/expect.ts';
+import { challenges, expectRefusal, expectServes, invalidProof, invalidToken } from './support/expect.ts';
 
 const battery = new Battery('attacks');
 let trusted: AuthorityProcess;
@@ -288,7 +288,8 @@ describe('defect 2: a claim of the wrong type refuses the OpTok, naming the clai
       const claims = Object.fromEntries(Object.entries(opTokClaims(trusted.issuer, 'team-dpop', jkt.team, extra)).filter(([, v]) => v !== undefined));
       const token = await signWithAuthorityKey(trusted, claims);
       const body = expectRefusal(await exchange(service, token, keys.team, { scope: ['repository:team/app:pull,push'], localAddress: attacker() }), invalidToken);
-      expect(body.detail).toContain(`"${claim}"`);
+      // The claim by name, or one of its members (e.g. "cnf.jkt").
+      expect(body.detail).toMatch(new RegExp(`"${claim.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.[^"]+)?"`));
       await expectServes(service, teamTok, keys.team);
     });
   }
@@ -376,15 +377,18 @@ describe('defect 4: only the configured certificate header, only from a trusted 
     const res = await callWithProof(tokenUrl(target.url, { service: SERVICE }), { localAddress: attacker() });
     expectRefusal(res, { status: 401, code: 'invalid_token' });
     const header = String(res.headers['www-authenticate']);
-    expect(header).toMatch(/(^|,\s*)DPoP\s[^]*algs="/);
-    expect(header).toMatch(/(^|,\s*)Bearer\s+realm="/);
+    const offered = challenges(header);
+    expect(offered.DPoP?.algs, header).toBeTruthy();
+    expect(offered.Bearer?.realm, header).toBeTruthy();
     expect(header).not.toMatch(/error=/);
   });
 });
 
 describe('defect 5: one process per ledger directory', () => {
   it('a second serve on the same ledger refuses to start, naming the holder; the records stay intact', { timeout: 40_000 }, async () => {
-    const before = ledgerExport(service.ledgerPath).length;
+    // Issuances only: summaries of anonymous refusals may be written at any time.
+    const issued = () => ledgerExport(service.ledgerPath).filter((r) => r.outcome === 'issued').length;
+    const before = issued();
     await expectServes(service, teamTok, keys.team);
     const port = await freePort();
     const config = structuredClone(service.config);
@@ -397,7 +401,7 @@ describe('defect 5: one process per ledger directory', () => {
     await expectServes(service, teamTok, keys.team);
     const verify = ledgerVerify(service.ledgerPath);
     expect(verify.status, verify.output).toBe(0);
-    expect(ledgerExport(service.ledgerPath).length).toBe(before + 2);
+    expect(issued()).toBe(before + 2);
   });
 
   it('a second serve on the same spool directory refuses to start', { timeout: 40_000 }, async () => {
@@ -568,8 +572,7 @@ describe('defect 9: the small ones', () => {
     const res = await callWithProof(tokenUrl(service.url, { service: SERVICE, scope: ['repository:library/base:pull'] }), { localAddress: attacker() });
     expectRefusal(res, { status: 401, code: 'invalid_token' });
     const header = String(res.headers['www-authenticate']);
-    expect(parseChallenge(header)?.scheme).toBe('DPoP');
-    expect(header).toMatch(/algs="/);
+    expect(challenges(header).DPoP?.algs, header).toBeTruthy();
     expect(header).not.toMatch(/error=/);
     await expectServes(service, teamTok, keys.team);
   });

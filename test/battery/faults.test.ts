@@ -62,7 +62,10 @@ describe('the Authority', () => {
     const port = first.port;
     const token = await opTokWithDpop(first.issuer, 'team-dpop', keys);
     await first.stop('SIGTERM');
-    const service = await battery.service('authority-late', first);
+    // A one-second cool-down: the test waits for the refetch, not for the default 30 s.
+    const service = await battery.service('authority-late', first, (config) => {
+      authorityOf(config).jwksCooldownSeconds = 1;
+    });
     expectRefusal(await exchange(service, token, keys), unavailable('authority_unavailable'));
     expectRefusal(await exchange(service, token, keys), unavailable('authority_unavailable'));
     const late = await battery.authority({ keyFile, port });
@@ -101,7 +104,9 @@ describe('the Authority', () => {
     const token = await opTokWithDpop(authority.issuer, 'team-dpop', keys);
     const warm = await battery.service('slow-warm', authority);
     await expectServes(warm, token, keys);
-    const cold = await battery.service('slow-cold', authority);
+    const cold = await battery.service('slow-cold', authority, (config) => {
+      authorityOf(config).jwksCooldownSeconds = 1;
+    });
     authority.signal('SIGSTOP');
     try {
       // The client gives up after 15 s: an answer at all means the service did not hang on the fetch.

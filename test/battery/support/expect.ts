@@ -35,11 +35,24 @@ export function expectRefusal(res: RawResponse, expected: Refusal): ProblemDocum
   const header = res.headers['www-authenticate'];
   if (expected.challenge === null) expect(header, context).toBeUndefined();
   else if (expected.challenge !== undefined) {
-    const challenge = parseChallenge(header);
-    expect(challenge?.scheme, context).toBe(expected.challenge);
-    expect(challenge?.params.error, context).toBe(expected.error);
+    const challenge = challenges(header)[expected.challenge];
+    expect(challenge, context).toBeDefined();
+    expect(challenge?.error, context).toBe(expected.error);
   }
   return body;
+}
+
+/** Every challenge of a WWW-Authenticate value (one header may carry `DPoP ..., Bearer ...`), by scheme. */
+export function challenges(header: string | undefined): Partial<Record<'DPoP' | 'Bearer', Record<string, string>>> {
+  const out: Partial<Record<'DPoP' | 'Bearer', Record<string, string>>> = {};
+  if (header === undefined) return out;
+  const starts = [...header.matchAll(/(?:^|,\s*)(DPoP|Bearer)(?=\s|$)/g)];
+  starts.forEach((match, i) => {
+    const end = starts[i + 1]?.index ?? header.length;
+    const part = header.slice(match.index + match[0].length, end);
+    out[match[1] as 'DPoP' | 'Bearer'] = parseChallenge(`${match[1]} ${part.trim()}`)?.params ?? {};
+  });
+  return out;
 }
 
 export const invalidToken: Refusal = { status: 401, code: 'invalid_token', error: 'invalid_token', challenge: 'DPoP' };
