@@ -6,7 +6,7 @@
 // is `npm run bench -- --abuse` (timing is not asserted in tests).
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { newDpopKeys, tokenUrl, type KeyPair } from '../support/dpop-client.ts';
 import { Battery, SERVICE, ledgerExport, opTokWithDpop, rssMiB, treeBytes, type AuthorityProcess, type BatteryService } from './support/harness.ts';
 import { ABUSE_CONFIG, abuseAttackers, applyAbuseConfig, flood, ledgerBoundBytes, percentile, send, proofFor, type FloodResult } from './support/flood.ts';
@@ -30,7 +30,18 @@ let bytesPerIssuance: number;
 /** Memory the flood may add to the service (VmRSS), see docs/reliability.md. */
 const RSS_BOUND_MIB = 64;
 
-beforeAll(async () => {
+interface Run {
+  result: FloodResult;
+}
+
+/**
+ * The flood, run once by whichever test asks first: a build that cannot start this service
+ * fails every test with the reason, instead of reporting them skipped after a failed hook.
+ */
+let flooded: Promise<Run> | undefined;
+const run = () => (flooded ??= floodOnce());
+
+async function floodOnce(): Promise<Run> {
   authority = await battery.authority({ keyFile: join(battery.dir, 'authority.jwk') });
   keys = await newDpopKeys();
   greedyKeys = await newDpopKeys();
@@ -68,19 +79,22 @@ beforeAll(async () => {
       `RSS ${rssBefore.toFixed(0)} -> ${rssAfter.toFixed(0)} MiB; ledger +${((ledgerAfter - ledgerBefore) / 1024).toFixed(0)} KiB; ` +
       `attackers ${JSON.stringify(Object.fromEntries(Object.entries(result.attackers).map(([name, r]) => [name, r.statuses])))}\n`,
   );
-}, 90_000);
+  return { result };
+}
 
 afterAll(async () => {
   await battery.close();
 }, 30_000);
 
 describe('a bounded flood from attacker addresses', () => {
-  it('the valid client is served every time', { timeout: 10_000 }, () => {
+  it('the valid client is served every time', { timeout: 90_000 }, async () => {
+    await run();
     expect(result.valid.failures.map((a) => `${a.status} ${a.body.slice(0, 200)}`)).toEqual([]);
     expect(result.valid.statuses).toEqual({ 200: 120 });
   });
 
-  it('every attacker is limited: 429 rate_limited with Retry-After and a Docker TOOMANYREQUESTS body', { timeout: 10_000 }, () => {
+  it('every attacker is limited: 429 rate_limited with Retry-After and a Docker TOOMANYREQUESTS body', { timeout: 90_000 }, async () => {
+    await run();
     for (const [name, attack] of Object.entries(result.attackers)) {
       expect(attack.statuses[429] ?? 0, `${name}: ${JSON.stringify(attack.statuses)}`).toBeGreaterThan(0);
       for (const answer of attack.samples[429] ?? []) {
@@ -93,7 +107,8 @@ describe('a bounded flood from attacker addresses', () => {
     }
   });
 
-  it('no attacker gets far past its limit, and nothing answers 5xx or drops the connection', { timeout: 10_000 }, () => {
+  it('no attacker gets far past its limit, and nothing answers 5xx or drops the connection', { timeout: 90_000 }, async () => {
+    await run();
     const { failedAuthPerAddress, perClient } = ABUSE_CONFIG.rateLimits;
     for (const [name, attack] of Object.entries(result.attackers)) {
       const answered = Object.entries(attack.statuses).filter(([status]) => status !== '429').reduce((sum, [, n]) => sum + n, 0);
@@ -105,16 +120,19 @@ describe('a bounded flood from attacker addresses', () => {
     }
   });
 
-  it('a forged X-Forwarded-For from an untrusted peer does not escape the per-address limit', { timeout: 10_000 }, () => {
+  it('a forged X-Forwarded-For from an untrusted peer does not escape the per-address limit', { timeout: 90_000 }, async () => {
+    await run();
     const forged = result.attackers['invalid tokens, forged X-Forwarded-For'];
     expect(forged?.statuses[429] ?? 0).toBeGreaterThan(0);
   });
 
-  it(`the service's memory stays within ${RSS_BOUND_MIB} MiB of its warmed-up size`, { timeout: 10_000 }, () => {
+  it(`the service's memory stays within ${RSS_BOUND_MIB} MiB of its warmed-up size`, { timeout: 90_000 }, async () => {
+    await run();
     expect(rssAfter - rssBefore, `VmRSS ${rssBefore} -> ${rssAfter} MiB`).toBeLessThanOrEqual(RSS_BOUND_MIB);
   });
 
-  it('the ledger grows within the documented bound (anonymous refusals summarized, records capped)', { timeout: 10_000 }, () => {
+  it('the ledger grows within the documented bound (anonymous refusals summarized, records capped)', { timeout: 90_000 }, async () => {
+    await run();
     const bound = ledgerBoundBytes({
       issued: issuedDuringFlood,
       bytesPerIssuance,
@@ -126,14 +144,16 @@ describe('a bounded flood from attacker addresses', () => {
     expect(ledgerAfter - ledgerBefore, `ledger grew ${ledgerAfter - ledgerBefore} bytes; bound ${bound} for ${issuedDuringFlood} issuances`).toBeLessThanOrEqual(bound);
   });
 
-  it('the limits are counted in registry_token_rate_limited_total{limit}', { timeout: 10_000 }, async () => {
+  it('the limits are counted in registry_token_rate_limited_total{limit}', { timeout: 90_000 }, async () => {
+    await run();
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     const limited = [...metrics.matchAll(/^registry_token_rate_limited_total\{[^}]*limit="([^"]+)"[^}]*\} (\d+)/gm)];
     expect(limited.length, 'registry_token_rate_limited_total series').toBeGreaterThan(0);
     expect(limited.reduce((sum, m) => sum + Number(m[2]), 0)).toBeGreaterThan(0);
   });
 
-  it('an authenticated refusal carrying 64 long scopes is recorded within maxRecordBytes', { timeout: 20_000 }, async () => {
+  it('an authenticated refusal carrying 64 long scopes is recorded within maxRecordBytes', { timeout: 90_000 }, async () => {
+    await run();
     const requestId = `long-${randomUUID()}`;
     const scopes = Array.from({ length: 64 }, (_, i) => `repository:secret/${'y'.repeat(180)}-${i}:pull`);
     const url = tokenUrl(service.url, { service: SERVICE, scope: scopes });
@@ -144,7 +164,8 @@ describe('a bounded flood from attacker addresses', () => {
     expect(Buffer.byteLength(JSON.stringify(records[0]))).toBeLessThanOrEqual(ABUSE_CONFIG.refusals.maxRecordBytes);
   });
 
-  it('after the flood the limits are per address: a fresh address and the valid client are served', { timeout: 20_000 }, async () => {
+  it('after the flood the limits are per address: a fresh address and the valid client are served', { timeout: 90_000 }, async () => {
+    await run();
     const url = tokenUrl(service.url, { service: SERVICE, scope: ['repository:team/app:pull'] });
     for (const localAddress of ['127.0.0.1', '127.0.0.9']) {
       const res = await send(url, { authorization: `DPoP ${token}`, dpop: await proofFor(keys, url, token) }, { localAddress });
