@@ -8,6 +8,8 @@
 // is bounded by a request count and a wall-clock guard, and the whole bench takes about 80 s.
 //
 //   npm run bench                      all scenarios, markdown table at the end
+//   npm run bench -- --abuse           a bounded flood from attacker addresses while a valid client
+//                                      exchanges: exits 1 unless its p99 < 50 ms (bench/abuse.ts)
 //   npm run bench -- --profile         one RS256 c=64 run under `node --cpu-prof`, summarised
 //   npm run bench -- --json FILE       also write the raw figures as JSON
 //   npm run bench -- --seconds N       target length of each measured run (default 8, max 25)
@@ -41,6 +43,7 @@ import { loadSigningKey } from '../src/mint/signing-key.ts';
 import { openFileLedger } from '../src/record/file.ts';
 import type { IssuanceRecord } from '../src/record/ledger.ts';
 import { formatSummary, summariseFile } from './cpu-profile.ts';
+import { runAbuseBench } from './abuse.ts';
 import { freePort } from '../test/support/process.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -62,6 +65,7 @@ const MAX_RUN_MS = 30_000;
 const { values: args } = parseArgs({
   options: {
     profile: { type: 'boolean', default: false },
+    abuse: { type: 'boolean', default: false },
     json: { type: 'string' },
     seconds: { type: 'string', default: '8' },
     only: { type: 'string' },
@@ -723,6 +727,7 @@ function stageTable(costs: StageCosts): string {
 // main
 
 async function main(): Promise<number> {
+  if (args.abuse) return runAbuseBench();
   const wallStarted = performance.now();
   const base = mkdtempSync(join(tmpdir(), 'registry-token-bench-'));
   log(`node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown cpu'}), work dir ${base}`);

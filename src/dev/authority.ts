@@ -56,6 +56,13 @@ export interface AuthorityOptions {
   requireDpopNonce?: boolean;
   /** Scopes the Authority knows besides those of `clients` (needed for scopes of clients added later with `addClient`). */
   extraScopes?: string[];
+  /**
+   * Sign with this private JWK (with its `alg`) instead of a key generated per start: a restarted
+   * Authority keeps its keys (see test/battery/support/authority-process.ts).
+   */
+  signingKey?: JWK;
+  /** Sees every request first; returns true when it answered it (fault injection in tests). */
+  intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface TokenRequestOptions {
@@ -205,6 +212,13 @@ function certificateFromHeader(ctx: KoaContextWithOIDC): X509Certificate | undef
   }
 }
 
+/** The public members of an EC or RSA JWK. */
+function publicPart(jwk: JWK): JWK {
+  if (jwk.kty === 'EC') return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+  if (jwk.kty === 'RSA') return { kty: jwk.kty, n: jwk.n, e: jwk.e };
+  throw new TypeError(`unsupported signing key type ${String(jwk.kty)}`);
+}
+
 /** Starts the Authority on 127.0.0.1 (ephemeral port unless `port` is given). */
 export async function startAuthority(options: AuthorityOptions): Promise<DevAuthority> {
   const audience = options.audience;
@@ -212,7 +226,7 @@ export async function startAuthority(options: AuthorityOptions): Promise<DevAuth
   const resource = resourceFor(audience);
   const ttl = options.accessTokenTtlSeconds ?? 300;
   if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new TypeError('accessTokenTtlSeconds must be a positive integer');
-  const alg = options.signingAlg ?? 'ES256';
+  const alg = (options.signingKey?.alg as 'RS256' | 'ES256' | undefined) ?? options.signingAlg ?? 'ES256';
 
   const clients = new Map<string, DevClient>();
   for (const client of options.clients) {
@@ -221,16 +235,23 @@ export async function startAuthority(options: AuthorityOptions): Promise<DevAuth
     clients.set(client.clientId, { ...client });
   }
 
-  // Signing key, generated per start.
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  const publicJwk = await exportJWK(publicKey);
+  // Signing key, generated per start unless one is given.
+  let privateJwk: JWK;
+  if (options.signingKey === undefined) {
+    const { privateKey } = await generateKeyPair(alg, { extractable: true });
+    privateJwk = await exportJWK(privateKey);
+  } else {
+    privateJwk = options.signingKey;
+  }
+  const publicJwk = publicPart(privateJwk);
   const kid = await calculateJwkThumbprint(publicJwk);
-  const signingJwk = { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' };
+  const signingJwk = { ...privateJwk, kid, alg, use: 'sig' };
   const jwks = { keys: [{ ...publicJwk, kid, alg, use: 'sig' }] };
 
   // Listen first: the issuer contains the port.
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server = createServer((req, res) => {
+    if (options.intercept?.(req, res) === true) return;
     if (handler) handler(req, res);
     else {
       res.statusCode = 503;

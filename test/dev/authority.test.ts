@@ -167,6 +167,40 @@ describe('dev Authority (oidc-provider)', () => {
     }
   });
 
+  it('signs with a given signingKey, so a restart keeps its keys; intercept answers before the provider', async () => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const signingKey = { ...(await exportJWK(privateKey)), alg: 'ES256' };
+    const seen: string[] = [];
+    const start = () =>
+      startAuthority({
+        audience: AUDIENCE,
+        clients: [{ clientId: 'c', clientSecret: 's', binding: 'dpop', scope: ISSUE }],
+        signingKey,
+        intercept(req, res) {
+          seen.push(req.url ?? '');
+          if (req.url !== '/teapot') return false;
+          res.statusCode = 418;
+          res.end();
+          return true;
+        },
+      });
+    const first = await start();
+    const kid = first.jwks.keys[0]?.kid;
+    const token = await first.tokenWithDpop('c', await generateKeyPair('ES256'));
+    await first.close();
+    const second = await start();
+    try {
+      expect(second.jwks.keys[0]?.kid).toBe(kid);
+      expect(second.jwks.keys[0]).not.toHaveProperty('d');
+      // A token of the first run verifies against the second run's JWKS endpoint (same key).
+      await jwtVerify(token, createRemoteJWKSet(new URL(second.jwksUri)), { issuer: first.issuer });
+      expect((await fetch(`${second.issuer}/teapot`)).status).toBe(418);
+      expect(seen).toContain('/.well-known/openid-configuration');
+    } finally {
+      await second.close();
+    }
+  });
+
   it('retries once with the DPoP nonce when the Authority requires one', async () => {
     const strict = await startAuthority({
       audience: AUDIENCE,

@@ -93,8 +93,10 @@ export interface RawRequestOptions {
   /** For https URLs: trust anchors and the client certificate. */
   tls?: Pick<HttpsRequestOptions, 'ca' | 'cert' | 'key' | 'servername' | 'rejectUnauthorized'>;
   timeoutMs?: number;
-  /** Source address of the connection (any 127.0.0.0/8 address works on loopback). */
+  /** Source address of the connection (e.g. '127.0.0.2': another client as far as the service can tell). */
   localAddress?: string;
+  /** Keep-alive agent to reuse connections; default none (one connection per request). */
+  agent?: import('node:http').Agent;
 }
 
 /**
@@ -119,7 +121,7 @@ export function rawRequest(url: string, options: RawRequestOptions = {}): Promis
       path: `${target.pathname}${target.search}`,
       method,
       headers: flat as unknown as Record<string, string>,
-      agent: false as const,
+      agent: options.agent ?? (false as const),
       timeout: timeoutMs,
       ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
     };
