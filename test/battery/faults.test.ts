@@ -220,8 +220,8 @@ describe('the disk under the ledger is full', () => {
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     const depth = Number(/^registry_token_spool_depth(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? NaN);
     expect(depth, 'registry_token_spool_depth').toBeGreaterThan(0);
-    const ready = (await (await fetch(`${service.url}/readyz`)).json()) as { checks: Record<string, unknown> };
-    expect(JSON.stringify(ready.checks)).toMatch(/spool/);
+    const ready = (await (await fetch(`${service.url}/readyz`)).json()) as { details?: { ledger?: { spoolDepth?: number } } };
+    expect(ready.details?.ledger?.spoolDepth, 'readyz details.ledger.spoolDepth').toBeGreaterThan(0);
     rmSync(filler);
     await service.stop('SIGTERM');
   });
