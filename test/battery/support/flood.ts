@@ -85,12 +85,19 @@ function tally(result: AttackResult, answer: Answer): void {
   if (samples.length < 5) samples.push(answer);
 }
 
-/** Runs every attacker and the valid client at once; resolves when all are done. */
+/**
+ * Runs every attacker and the valid client at once; resolves when all are done. Every request
+ * (and its DPoP proof) is made before the clock starts: on a machine of two cores the load
+ * generator shares the CPU with the service, and signing proofs during the flood would measure
+ * the generator, not the service. Proofs stay well inside their 60 s window.
+ */
 export async function flood(attackers: readonly Attacker[], valid: ValidClient): Promise<FloodResult> {
+  const prepared = await Promise.all(attackers.map((attacker) => Promise.all(Array.from({ length: attacker.requests }, (_, i) => attacker.make(i)))));
+  const validRequests = await Promise.all(Array.from({ length: valid.requests }, (_, i) => valid.make(i)));
   const started = performance.now();
   const results: Record<string, AttackResult> = {};
   const agents: Agent[] = [];
-  const attacks = attackers.map(async (attacker) => {
+  const attacks = attackers.map(async (attacker, index) => {
     const result: AttackResult = { statuses: {}, samples: {} };
     results[attacker.name] = result;
     const agent = new Agent({ keepAlive: true, maxSockets: attacker.concurrency, localAddress: attacker.localAddress });
@@ -99,7 +106,7 @@ export async function flood(attackers: readonly Attacker[], valid: ValidClient):
     const lane = async () => {
       while (next < attacker.requests) {
         const i = next++;
-        const { url, headers } = await attacker.make(i);
+        const { url, headers } = prepared[index]![i]!;
         tally(result, await send(url, headers, { localAddress: attacker.localAddress, agent }));
       }
     };
@@ -112,7 +119,7 @@ export async function flood(attackers: readonly Attacker[], valid: ValidClient):
     const agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress: valid.localAddress });
     agents.push(agent);
     for (let i = 0; i < valid.requests; i++) {
-      const { url, headers } = await valid.make(i);
+      const { url, headers } = validRequests[i]!;
       const t0 = performance.now();
       const answer = await send(url, headers, { localAddress: valid.localAddress, agent });
       latenciesMs.push(performance.now() - t0);
