@@ -6,11 +6,12 @@
 //   writes the last one, so nothing counted is lost on a graceful shutdown.
 // Issued records, and refusals of authenticated callers, are still stored one by one.
 import { randomBytes } from 'node:crypto';
+import { LedgerDecorator } from './ledger-decorator.ts';
 import type { Clock } from '../domain/types.ts';
 import { systemClock } from '../domain/types.ts';
 import { silentLogger } from './deps.ts';
 import type { LedgerLogger } from './deps.ts';
-import type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, RefusalSummary, Revocation, RevocationKind } from './ledger.ts';
+import type { IssuanceRecord, Ledger, RefusalSummary } from './ledger.ts';
 import { boundRecord } from './refusal-size.ts';
 
 /** Distinct remote addresses listed in one summary; the rest are counted together. */
@@ -39,9 +40,8 @@ export function boundRefusals(inner: Ledger, options: RefusalOptions): RefusalBo
   return new RefusalBoundLedger(inner, options);
 }
 
-export class RefusalBoundLedger implements Ledger {
+export class RefusalBoundLedger extends LedgerDecorator {
   readonly name: string;
-  readonly #inner: Ledger;
   readonly #options: RefusalOptions;
   readonly #logger: LedgerLogger;
   readonly #clock: Clock;
@@ -50,8 +50,8 @@ export class RefusalBoundLedger implements Ledger {
   #closed = false;
 
   constructor(inner: Ledger, options: RefusalOptions) {
+    super(inner);
     this.name = inner.name;
-    this.#inner = inner;
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
@@ -61,8 +61,8 @@ export class RefusalBoundLedger implements Ledger {
     }
   }
 
-  append(record: IssuanceRecord): Promise<void> {
-    if (record.outcome !== 'rejected') return this.#inner.append(record);
+  override append(record: IssuanceRecord): Promise<void> {
+    if (record.outcome !== 'rejected') return this.inner.append(record);
     if (record.subject === undefined && this.#options.anonymous === 'summary' && !this.#closed) {
       this.#count(record);
       return Promise.resolve();
@@ -73,7 +73,7 @@ export class RefusalBoundLedger implements Ledger {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#inner.append(bounded);
+    return this.inner.append(bounded);
   }
 
   #count(record: IssuanceRecord): void {
@@ -112,7 +112,7 @@ export class RefusalBoundLedger implements Ledger {
       summary,
     };
     try {
-      await this.#inner.append(record);
+      await this.inner.append(record);
     } catch (error) {
       // Counted refusals are not dropped: they join the next summary.
       this.#merge(window);
@@ -138,41 +138,13 @@ export class RefusalBoundLedger implements Ledger {
     current.otherAddresses += old.otherAddresses;
   }
 
-  query(query: IssuanceQuery): Promise<IssuancePage> {
-    return this.#inner.query(query);
-  }
-
-  get(jti: string): Promise<IssuanceRecord | undefined> {
-    return this.#inner.get(jti);
-  }
-
-  listRevocations(): Promise<Revocation[]> {
-    return this.#inner.listRevocations();
-  }
-
-  putRevocation(revocation: Revocation): Promise<void> {
-    return this.#inner.putRevocation(revocation);
-  }
-
-  deleteRevocation(kind: RevocationKind, value: string): Promise<boolean> {
-    return this.#inner.deleteRevocation(kind, value);
-  }
-
-  check(): Promise<void> {
-    return this.#inner.check();
-  }
-
-  spooled(): number | undefined {
-    return this.#inner.spooled?.();
-  }
-
   /** Writes the last summary, then closes the store. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
     await this.flush();
-    await this.#inner.close();
+    await this.inner.close();
   }
 }
 

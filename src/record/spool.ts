@@ -10,9 +10,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnavailableError } from '../domain/errors.ts';
 import { ledgerUnavailable, silentLogger } from './deps.ts';
+import { LedgerDecorator } from './ledger-decorator.ts';
 import type { LedgerLogger } from './deps.ts';
 import { GroupCommitter } from './group-commit.ts';
-import type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, Revocation, RevocationKind } from './ledger.ts';
+import type { IssuanceRecord, Ledger } from './ledger.ts';
 import { MAX_QUERY_LIMIT } from './query-filter.ts';
 import { pickRecord } from './record-shape.ts';
 import { SpoolFiles } from './spool-files.ts';
@@ -45,9 +46,8 @@ export async function openSpoolingLedger(inner: Ledger, options: SpoolOptions): 
   return ledger;
 }
 
-export class SpoolingLedger implements Ledger {
+export class SpoolingLedger extends LedgerDecorator {
   readonly name: string;
-  readonly #inner: Ledger;
   readonly #files: SpoolFiles;
   readonly #logger: LedgerLogger;
   readonly #replayBatch: number;
@@ -64,8 +64,8 @@ export class SpoolingLedger implements Ledger {
   #closed = false;
 
   constructor(inner: Ledger, files: SpoolFiles, options: SpoolOptions) {
+    super(inner);
     this.name = `${inner.name}+spool`;
-    this.#inner = inner;
     this.#files = files;
     this.#logger = options.logger ?? silentLogger;
     this.#replayBatch = Math.min(options.replayBatch ?? 256, MAX_QUERY_LIMIT);
@@ -79,7 +79,7 @@ export class SpoolingLedger implements Ledger {
     return { spooled: this.#files.pending, storeAvailable: !this.#storeDown };
   }
 
-  spooled(): number {
+  override spooled(): number {
     return this.#files.pending;
   }
 
@@ -96,16 +96,16 @@ export class SpoolingLedger implements Ledger {
     this.#kick();
   }
 
-  async append(record: IssuanceRecord): Promise<void> {
+  override async append(record: IssuanceRecord): Promise<void> {
     if (this.#closed) throw ledgerUnavailable('ledger is closed');
     const stored = pickRecord(record);
     if (this.#files.pending === 0 && !this.#storeDown) {
       try {
-        await this.#inner.append(stored);
+        await this.inner.append(stored);
         return;
       } catch (error) {
         if (!(error instanceof UnavailableError)) throw error;
-        if (!this.#storeDown) this.#logger.warn({ err: error, store: this.#inner.name }, 'ledger: store unavailable, spooling records locally');
+        if (!this.#storeDown) this.#logger.warn({ err: error, store: this.inner.name }, 'ledger: store unavailable, spooling records locally');
         this.#storeDown = true;
       }
     }
@@ -132,7 +132,7 @@ export class SpoolingLedger implements Ledger {
         await this.#replayOnce();
         if (this.#files.pending === 0 && this.#storeDown) {
           this.#storeDown = false;
-          this.#logger.info({ store: this.#inner.name }, 'ledger spool: drained; writing to the store directly again');
+          this.#logger.info({ store: this.inner.name }, 'ledger spool: drained; writing to the store directly again');
         }
         delay = this.#retryMinMs;
       } catch (error) {
@@ -162,7 +162,7 @@ export class SpoolingLedger implements Ledger {
         const batch = entries.slice(i, i + this.#replayBatch);
         const todo = batch.filter((e) => !this.#inStore.has(e.record.jti));
         // Concurrent appends: the store's group commit makes them one write.
-        const results = await Promise.allSettled(todo.map((e) => this.#inner.append(e.record)));
+        const results = await Promise.allSettled(todo.map((e) => this.inner.append(e.record)));
         results.forEach((result, k) => {
           if (result.status === 'fulfilled') this.#inStore.add(todo[k]!.record.jti);
         });
@@ -189,36 +189,16 @@ export class SpoolingLedger implements Ledger {
    */
   async #recallUncertainBatch(batch: readonly IssuanceRecord[]): Promise<void> {
     if (batch.length === 0) return;
-    const page = await this.#inner.query({ limit: MAX_QUERY_LIMIT });
+    const page = await this.inner.query({ limit: MAX_QUERY_LIMIT });
     const newest = new Set(page.records.map((r) => r.jti));
     for (const record of batch) if (newest.has(record.jti)) this.#inStore.add(record.jti);
   }
 
-  query(query: IssuanceQuery): Promise<IssuancePage> {
-    return this.#inner.query(query);
-  }
-
-  get(jti: string): Promise<IssuanceRecord | undefined> {
-    return this.#inner.get(jti);
-  }
-
-  listRevocations(): Promise<Revocation[]> {
-    return this.#inner.listRevocations();
-  }
-
-  putRevocation(revocation: Revocation): Promise<void> {
-    return this.#inner.putRevocation(revocation);
-  }
-
-  deleteRevocation(kind: RevocationKind, value: string): Promise<boolean> {
-    return this.#inner.deleteRevocation(kind, value);
-  }
-
   /** Ready while records can be made durable somewhere: the store, or failing that the spool. */
-  async check(): Promise<void> {
+  override async check(): Promise<void> {
     if (this.#closed) throw ledgerUnavailable('ledger is closed');
     try {
-      await this.#inner.check();
+      await this.inner.check();
     } catch (storeError) {
       try {
         await this.#files.check();
@@ -229,13 +209,13 @@ export class SpoolingLedger implements Ledger {
   }
 
   /** Stops replay (the spool stays on disk for the next run), flushes spool writes, closes the store. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#stop.abort();
     await this.#replay;
     await this.#committer.close();
     await this.#files.close();
-    await this.#inner.close();
+    await this.inner.close();
   }
 }
