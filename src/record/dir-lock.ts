@@ -8,7 +8,7 @@
 // or guesses about PID reuse. A holder on another host cannot be probed; its lock is never
 // taken over automatically (the message says how to remove it once that host is known down).
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -70,9 +70,11 @@ export async function acquireLock(dir: string, name: string, what: string): Prom
         await link(tmp, lockPath);
         break;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw error;
+        // Each turn either takes the lock, breaks a dead holder's, waits for another breaker, or
+        // throws LockHeldError; a few hundred turns are seconds, never a live holder's lock.
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 300) throw error;
       }
-      await breakIfStale(dir, lockPath, what);
+      await breakIfStale(dir, lockPath, what, tmp);
     }
     await fsyncDir(dir);
     const taken = server;
@@ -95,27 +97,43 @@ export async function acquireLock(dir: string, name: string, what: string): Prom
   }
 }
 
-/** Removes the lock when its holder is provably dead; throws LockHeldError otherwise. Returns to retry. */
-async function breakIfStale(dir: string, lockPath: string, what: string): Promise<void> {
+/** How long a breaker may take before its break is presumed abandoned (it died mid-break). */
+const ABANDONED_BREAK_MS = 5_000;
+
+/**
+ * Removes the lock when its holder is provably dead; throws LockHeldError otherwise. Returns to
+ * retry. Breakers take turns under `<lock>.break` (created with link(2), so exclusive) and
+ * remove the lock only if it still holds the very text they judged dead: without the turn, two
+ * starters that both judged the old lock dead could each remove the other's fresh lock, and
+ * several would believe they hold it.
+ */
+async function breakIfStale(dir: string, lockPath: string, what: string, tmp: string): Promise<void> {
   const text = await readOrUndefined(lockPath);
   if (text === undefined) return; // released meanwhile
   const holder = parseHolder(text);
   if (holder === undefined) throw new LockHeldError(what, lockPath, undefined, 'the lock file is not readable as a lock');
   const why = await staleness(dir, holder);
   if (why !== undefined) throw new LockHeldError(what, lockPath, holder, why);
-  // Move the stale lock aside, then make sure it was the one judged: a racing starter may have
-  // broken it and linked its own in between, and that one must be put back, not removed.
-  const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`;
+  const breaker = `${lockPath}.break`;
   try {
-    await rename(lockPath, aside);
+    await link(tmp, breaker);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const since = await stat(breaker).then((s) => s.mtimeMs, () => undefined);
+    if (since !== undefined && Date.now() - since > ABANDONED_BREAK_MS) await unlink(breaker).catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+    return;
   }
-  const moved = await readOrUndefined(aside);
-  if (moved !== text) await link(aside, lockPath).catch(() => {});
-  else if (holder.socket !== undefined) await unlink(join(dir, holder.socket)).catch(() => {});
-  await unlink(aside).catch(() => {});
+  try {
+    if ((await readOrUndefined(lockPath)) === text) {
+      await unlink(lockPath).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      if (holder.socket !== undefined) await unlink(join(dir, holder.socket)).catch(() => {});
+    }
+  } finally {
+    await unlink(breaker).catch(() => {});
+  }
 }
 
 /** undefined when the holder is certainly dead; otherwise why it must be presumed alive. */

@@ -47,6 +47,25 @@ setInterval(() => {}, 1000);`;
   });
 }
 
+/** Children that all try to take the lock at the same instant; each says whether it got it. */
+async function race(dir: string, name: string, count: number): Promise<string[]> {
+  const startAt = Date.now() + 1500;
+  const script = `import { acquireLock } from ${JSON.stringify(LOCK_MODULE)};
+while (Date.now() < ${startAt}) {}
+try { await acquireLock(${JSON.stringify(dir)}, ${JSON.stringify(name)}, 'test'); process.stdout.write('held'); setTimeout(() => process.exit(0), 800); }
+catch (error) { process.stdout.write(error.name); process.exit(0); }`;
+  return Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<string>((resolve) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.once('exit', () => resolve(out));
+      }),
+    ),
+  );
+}
+
 describe('directory lock', () => {
   let dir: { path: string; remove: () => Promise<void> };
   beforeEach(async () => {
@@ -82,6 +101,16 @@ describe('directory lock', () => {
     await ledger.append(record(1));
     await ledger.close();
     expect((await verifyLedger(dir.path)).records).toBe(1);
+  });
+
+  it('of many processes racing for a dead holder\'s lock, exactly one gets it', { timeout: 60_000 }, async () => {
+    for (let round = 0; round < 3; round++) {
+      const holder = await holdInChild(dir.path, 'ledger');
+      await holder.kill();
+      const outcomes = await race(dir.path, 'ledger', 6);
+      expect(outcomes.filter((o) => o === 'held'), `round ${round}: ${outcomes.join(' ')}`).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'LockHeldError')).toHaveLength(5);
+    }
   });
 
   it('falls back to the pid where no socket can be bound (a path too long for one)', async () => {
