@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { compilePattern, type PatternVars } from '../../src/authorize/pattern.ts';
 
@@ -240,5 +241,29 @@ describe('compilePattern: refused patterns', () => {
   it.each(table)('%s', (pattern, message) => {
     expect(() => compilePattern(pattern)).toThrow(TypeError);
     expect(() => compilePattern(pattern)).toThrow(message);
+  });
+});
+
+// The name is the caller's (a scope), the pattern the operator's: matching must stay linear in
+// the name whatever wildcards sit side by side. A backtracking regexp took seconds to minutes on
+// these (found by the property test) and blocked the whole event loop meanwhile. They run in a
+// child process that is killed after 10 s, so a regression fails instead of hanging the suite.
+describe('compilePattern: adversarial names never make matching backtrack', () => {
+  const long = 'a'.repeat(250);
+  const cases: [string, string, PatternVars][] = [
+    ['**/{clientId}{subject}*{clientId}/ca_/', `-ab/_./..a/${'a'.repeat(200)}c-a-b/ca_bc_/`, { subject: 'ca', clientId: 'a'.repeat(120) }],
+    ['*a*a*a*a*a*a*b', long, {}],
+    ['**/*a*a*a*b/**/*a*a*c', `${'x/'.repeat(60)}${'a'.repeat(60)}/${'a/'.repeat(30)}${'a'.repeat(40)}`, {}],
+    ['{tenant}*{tenant}*{tenant}*z', long, { tenant: 'a' }],
+  ];
+  it('answers false for every case, each tried 20 times', () => {
+    const module = new URL('../../src/authorize/pattern.ts', import.meta.url).pathname;
+    const script = `import { compilePattern } from ${JSON.stringify(module)};
+const cases = ${JSON.stringify(cases)};
+const answers = cases.map(([pattern, name, vars]) => Array.from({ length: 20 }, (_, i) => compilePattern(pattern).matches(name + (i % 2 ? '!' : ''), vars)).some(Boolean));
+process.stdout.write(JSON.stringify(answers));`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+    expect(run.signal, 'killed after 10 s: the matcher backtracks').toBeNull();
+    expect(JSON.parse(run.stdout)).toEqual(cases.map(() => false));
   });
 });
