@@ -47,11 +47,6 @@ export class RevocationSet implements RevocationView {
     this.#readAt = this.#freshness?.now();
   }
 
-  /** True once the runtime list was read (always true without a runtime source). */
-  loaded(): boolean {
-    return this.#freshness === undefined || this.#readAt !== undefined;
-  }
-
   /** Seconds since the last successful read (before the first one: since this set was made). */
   ageSeconds(): number | undefined {
     if (this.#freshness === undefined) return undefined;

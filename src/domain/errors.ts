@@ -15,6 +15,7 @@ export type ReasonCode =
   | 'license_revoked'
   | 'subject_revoked'
   | 'not_found'
+  | 'method_not_allowed'
   | 'ledger_unavailable'
   | 'authority_unavailable'
   | 'replay_cache_full'
@@ -117,6 +118,18 @@ export class NotFoundError extends ServiceError {
   readonly dockerCode = 'NOT_FOUND';
   constructor(message: string, options?: ServiceErrorOptions) {
     super('not_found', message, options);
+  }
+}
+
+/** 405: the endpoint exists but not for this method; `allow` names the methods it serves. */
+export class MethodNotAllowedError extends ServiceError {
+  readonly status = 405;
+  readonly oauthError = 'invalid_request';
+  readonly dockerCode = 'UNSUPPORTED';
+  readonly allow: readonly string[];
+  constructor(method: string, allow: readonly string[]) {
+    super('method_not_allowed', `${method} is not served here: use ${allow.join(' or ')}`);
+    this.allow = allow;
   }
 }
 

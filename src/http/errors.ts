@@ -2,7 +2,7 @@
 // RFC 9457 problem body that also carries the Docker `errors` array registry clients print.
 // Anything that is not one of our typed errors becomes a bare 500: no internal detail leaks.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthenticationError, ForbiddenError, InvalidRequestError, ServiceError, TooManyRequestsError } from '../domain/errors.ts';
+import { AuthenticationError, ForbiddenError, InvalidRequestError, MethodNotAllowedError, ServiceError, TooManyRequestsError } from '../domain/errors.ts';
 
 export interface ChallengeOptions {
   /** Algorithms for `DPoP algs="..."`. */
@@ -106,6 +106,7 @@ export function renderError(error: unknown, request: FastifyRequest, reply: Fast
     if (header.length > 0) reply.header('www-authenticate', header.length === 1 ? header[0] : header);
     if (error instanceof AuthenticationError && error.nonce !== undefined) reply.header('dpop-nonce', error.nonce);
     if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfterSeconds));
+    if (error instanceof MethodNotAllowedError) reply.header('allow', error.allow.join(', '));
     if (error.status >= 500) request.log.warn({ err: error, cause: (error.cause as Error | undefined)?.message }, error.message);
     return reply
       .code(error.status)
@@ -127,17 +128,6 @@ export function renderError(error: unknown, request: FastifyRequest, reply: Fast
     .code(500)
     .type('application/problem+json')
     .send(problem(500, 'server_error', 'server_error', 'internal error; the request id identifies it in the logs', request.id));
-}
-
-/** A method the route does not serve: 405 with `Allow`, nothing run, nothing recorded. */
-export function renderMethodNotAllowed(request: FastifyRequest, reply: FastifyReply, allow: readonly string[]): FastifyReply {
-  const message = `${request.method} is not served here: use ${allow.join(' or ')}`;
-  return reply
-    .code(405)
-    .header('allow', allow.join(', '))
-    .header('cache-control', 'no-store')
-    .type('application/problem+json')
-    .send(problem(405, 'method_not_allowed', 'invalid_request', message, request.id, 'UNSUPPORTED'));
 }
 
 /**

@@ -71,7 +71,6 @@ describe('RevocationSet', () => {
     };
     expect(refusal()).toBeInstanceOf(UnavailableError);
     expect((refusal() as UnavailableError).reason).toBe('revocations_unavailable');
-    expect(set.loaded()).toBe(false);
     now += 5_000;
     expect(set.ageSeconds()).toBe(5);
     set.setRuntime([]);

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Pipeline } from '../../pipeline.ts';
 import type { NonceSource } from '../../authenticate/dpop-nonce.ts';
 import { credentialsOf, type CredentialOptions } from '../credentials.ts';
-import { renderMethodNotAllowed } from '../errors.ts';
+import { MethodNotAllowedError } from '../../domain/errors.ts';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -15,7 +15,9 @@ function all(query: Query, name: string): string[] {
 
 export function tokenRoutes(app: FastifyInstance, deps: { pipeline: Pipeline; credentials: CredentialOptions; nonces: NonceSource | undefined }): void {
   // HEAD would run the whole exchange (and record an issuance nobody receives): not served.
-  app.head('/token', async (request, reply) => renderMethodNotAllowed(request, reply, ['GET']));
+  app.head('/token', async (request) => {
+    throw new MethodNotAllowedError(request.method, ['GET']);
+  });
   app.get('/token', { exposeHeadRoute: false }, async (request, reply) => {
     const query = request.query as Query;
     const grant = await deps.pipeline.exchange({
