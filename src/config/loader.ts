@@ -2,10 +2,10 @@
 // Every problem comes back as one ConfigError line naming the key, never as a stack trace.
 import { readFileSync } from 'node:fs';
 import { load as parseYaml } from 'js-yaml';
-import { z } from 'zod';
 import { ConfigError } from '../domain/errors.ts';
 import { configSchema, type Config } from './schema.ts';
 import { applyEnvOverrides } from './env.ts';
+import { describeIssue } from './zod-issues.ts';
 
 export const ENV_PREFIX = 'REGISTRY_TOKEN_';
 
@@ -36,21 +36,6 @@ export function readConfigFile(path: string): unknown {
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new ConfigError([`${path}: not valid YAML: ${message}`]);
   }
-}
-
-function keyPath(path: readonly PropertyKey[]): string {
-  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    const at = issue.path.length === 0 ? '' : `${keyPath(issue.path)}.`;
-    return issue.keys.map((key) => `${at}${key}: unknown key`).join('; ');
-  }
-  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
-    return `${keyPath(issue.path)}: is required`;
-  }
-  return `${keyPath(issue.path)}: ${issue.message}`;
 }
 
 /** Validates an already-merged document. */
