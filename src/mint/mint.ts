@@ -2,8 +2,8 @@
 // distribution accepts (shared registry facts): `aud` a single string, integer times,
 // `kid` the libtrust id, `x5c` when a certificate is configured.
 import { randomBytes } from 'node:crypto';
-import { SignJWT } from 'jose';
 import type { AccessEntry, Clock, MintedToken } from '../domain/types.ts';
+import { createSigner } from './signer.ts';
 import type { SigningKey } from './signing-key.ts';
 
 export interface Minter {
@@ -16,28 +16,23 @@ export function newTokenId(): string {
 
 export function createMinter(options: { key: SigningKey; issuer: string; lifetimeSeconds: number; clock: Clock }): Minter {
   const { key, issuer, lifetimeSeconds, clock } = options;
-  const header = {
-    alg: key.algorithm,
-    typ: 'JWT',
-    kid: key.keyId,
-    ...(key.x5c.length > 0 ? { x5c: [...key.x5c] } : {}),
-  };
+  const sign = createSigner(key, { typ: 'JWT', x5c: true });
   return {
     async mint({ subject, service, access }) {
       const issuedAt = clock();
       // The registry wants integer times; the record and `issued_at` keep the exact moment.
       const now = Math.floor(issuedAt.getTime() / 1000);
       const jti = newTokenId();
-      const token = await new SignJWT({ access })
-        .setProtectedHeader(header)
-        .setIssuer(issuer)
-        .setSubject(subject)
-        .setAudience(service)
-        .setIssuedAt(now)
-        .setNotBefore(now)
-        .setExpirationTime(now + lifetimeSeconds)
-        .setJti(jti)
-        .sign(key.privateKey);
+      const token = await sign({
+        iss: issuer,
+        sub: subject,
+        aud: service,
+        exp: now + lifetimeSeconds,
+        nbf: now,
+        iat: now,
+        jti,
+        access,
+      });
       return {
         token,
         jti,
