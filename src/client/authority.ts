@@ -38,7 +38,24 @@ async function discover(issuer: URL): Promise<oauth.AuthorizationServer> {
   }
 }
 
-function refusal(error: oauth.ResponseBodyError, clientId: string): ClientError {
+interface OAuthRefusal {
+  error: string;
+  error_description?: string | undefined;
+}
+
+/** A 401 from the token endpoint comes as a challenge; its body (or the challenge) says why. */
+async function challengeRefusal(error: oauth.WWWAuthenticateChallengeError): Promise<OAuthRefusal> {
+  try {
+    const body = (await error.response.json()) as Partial<OAuthRefusal>;
+    if (typeof body.error === 'string') return { error: body.error, error_description: body.error_description };
+  } catch {
+    // no JSON body: the challenge parameters are all there is
+  }
+  const params = error.cause[0]?.parameters;
+  return { error: params?.error ?? `HTTP ${error.status}`, error_description: params?.error_description };
+}
+
+function refusal(error: OAuthRefusal, clientId: string): ClientError {
   const description = error.error_description === undefined ? '' : ` (${error.error_description})`;
   const hint =
     error.error === 'invalid_client'
@@ -46,7 +63,7 @@ function refusal(error: oauth.ResponseBodyError, clientId: string): ClientError 
       : error.error === 'invalid_scope'
         ? ': the client may not ask for this scope (--authority-scope)'
         : '';
-  return new ClientError(`the Authority refused the client credentials grant: ${error.error}${description}${hint}`, { cause: error });
+  return new ClientError(`the Authority refused the client credentials grant: ${error.error}${description}${hint}`);
 }
 
 /** An OpTok for `options.clientId`, bound to `keys` (its `cnf.jkt` is their thumbprint). */
@@ -73,6 +90,7 @@ export async function obtainOpTok(options: AuthorityClientOptions, keys: DpopKey
       if (attempt === 0 && oauth.isDPoPNonceError(error)) continue;
       if (error instanceof ClientError) throw error;
       if (error instanceof oauth.ResponseBodyError) throw refusal(error, options.clientId);
+      if (error instanceof oauth.WWWAuthenticateChallengeError) throw refusal(await challengeRefusal(error), options.clientId);
       throw new ClientError(`the Authority's token endpoint answered in a way that cannot be used: ${(error as Error).message}`, { cause: error });
     }
   }

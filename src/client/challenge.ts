@@ -39,7 +39,8 @@ export function parseChallenges(header: string): Challenge[] {
         value = quoted[1]!.replace(/\\(.)/g, '$1');
         rest = rest.slice(quoted[0].length);
       } else {
-        value = TOKEN.exec(rest)?.[0] ?? '';
+        // Strictly a token; read up to the next separator, as servers write URLs unquoted too.
+        value = /^[^\s,"]*/.exec(rest)?.[0] ?? '';
         rest = rest.slice(value.length);
       }
       current.params[name.toLowerCase()] = value;

@@ -15,7 +15,14 @@ export interface TokenServiceLocation {
 export async function discoverTokenService(registry: RegistryName, insecure: boolean): Promise<TokenServiceLocation> {
   const scheme = registry.scheme ?? (insecure ? 'http' : 'https');
   const probe = new URL(`${scheme}://${registry.host}/v2/`);
-  const response = await request(probe, { redirect: 'follow' });
+  let response: Response;
+  try {
+    response = await request(probe, { redirect: 'follow' });
+  } catch (error) {
+    const tls = /^ERR_SSL|EPROTO|ECONNRESET/.test(String((error as { cause?: { cause?: { code?: string } } }).cause?.cause?.code ?? ''));
+    if (scheme === 'https' && tls) throw new ClientError(`${(error as Error).message}; if it speaks plain HTTP, add --insecure`);
+    throw error;
+  }
   await response.body?.cancel();
   if (response.status !== 401) {
     throw new ClientError(
