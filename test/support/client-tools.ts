@@ -23,9 +23,10 @@ export function toolEnv(home: string, extra: Record<string, string> = {}): NodeJ
   return { ...clean, HOME: home, ...extra };
 }
 
-export function run(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> {
+/** `command` with `args`, stdin given, never blocking this process (the service may run in it). */
+export function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
@@ -35,6 +36,8 @@ export function run(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise
     child.stdin.end(stdin);
   });
 }
+
+export const run = (args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> => runCommand(process.execPath, args, env, stdin);
 
 export const login = (args: string[], env: NodeJS.ProcessEnv): Promise<Run> => run([CLI, 'login', ...args], env);
 
