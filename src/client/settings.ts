@@ -43,7 +43,7 @@ const registrySchema = z.strictObject({
   authority: authorityOverride.optional(),
 });
 
-const settingsSchema = z
+export const settingsSchema = z
   .strictObject({
     authority: authorityOverride.optional(),
     credentialLifetimeSeconds: seconds.min(60, 'must be at least 60').default(900),
