@@ -636,6 +636,25 @@ describe('rate limits and the ledger', () => {
     }
   });
 
+  it('the audit API filters by operation', async () => {
+    const audit = async (query: string) => {
+      const url = `${stack.url}/admin/issuances`;
+      const res = await callWithProof(`${url}?${query}`, { token: opToks.operator, proof: await makeProof(keys.operator!, 'GET', url, opToks.operator!) });
+      expect(res.status, res.body).toBe(200);
+      return res.json<{ issuances: IssuanceRecord[] }>().issuances;
+    };
+    const credentials = await audit('operation=credential&limit=500');
+    expect(credentials.length).toBeGreaterThan(5);
+    expect(credentials.every((r) => r.operation === 'credential')).toBe(true);
+    const tokens = await audit('operation=token&outcome=issued&limit=500');
+    expect(tokens.length).toBeGreaterThan(5);
+    expect(tokens.every((r) => r.operation === undefined)).toBe(true);
+    await expectProblem(
+      await callWithProof(`${stack.url}/admin/issuances?operation=login`, { token: opToks.operator, proof: await makeProof(keys.operator!, 'GET', `${stack.url}/admin/issuances`, opToks.operator!) }),
+      { status: 400, code: 'invalid_request', challenge: { scheme: 'Bearer', error: 'invalid_request' } },
+    );
+  });
+
   it('never holds a credential, an OpTok, a proof or a registry token', async () => {
     expect(secrets.size).toBeGreaterThan(20);
     for (const target of [stack, lenient, tls]) {
