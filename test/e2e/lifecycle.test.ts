@@ -135,7 +135,7 @@ describe('operator commands', () => {
   it('keygen writes the key set, refuses to overwrite, and check-config accepts the new key', () => {
     const out = join(dir, 'keys');
     const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
-    const made = run(['keygen', '--out', out, '--alg', 'ES256', '--service', SERVICE]);
+    const made = run(['keygen', '--out', out, '--alg', 'ES256', '--service', SERVICE, '--json']);
     expect(made.status, made.stderr).toBe(0);
     const result = JSON.parse(made.stdout) as { kid: string; paths: Record<string, string> };
     expect(result.kid).toMatch(/^([A-Z2-7]{4}:){11}[A-Z2-7]{4}$/);
@@ -213,7 +213,7 @@ describe('crash safety', () => {
     expect(received.length).toBeGreaterThanOrEqual(200);
 
     const ledgerDir = parseConfig(config).ledger.path;
-    const verify = spawnSync(process.execPath, [CLI, 'ledger', 'verify', '--path', ledgerDir], { encoding: 'utf8', timeout: 30_000 });
+    const verify = spawnSync(process.execPath, [CLI, 'ledger', 'verify', '--path', ledgerDir, '--json'], { encoding: 'utf8', timeout: 30_000 });
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout).ok).toBe(true);
 
