@@ -293,7 +293,7 @@ function ledgerLines(dir: string): { lines: number; issued: number } {
 function verifyChain(dir: string): { ok: boolean; records: number } {
   let out: string;
   try {
-    out = execFileSync(process.execPath, [CLI, 'ledger', 'verify', '--path', dir], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    out = execFileSync(process.execPath, [CLI, 'ledger', 'verify', '--path', dir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   } catch (error) {
     out = String((error as { stdout?: Buffer }).stdout ?? '{}');
   }
