@@ -89,6 +89,8 @@ const authoritySchema = z.strictObject({
   jwksCooldownSeconds: z.number().int().min(1).default(30),
   /** Cached keys keep serving this long past jwksCacheSeconds while the Authority cannot be reached. */
   jwksStaleIfErrorSeconds: z.number().int().min(0).default(900),
+  /** Verified OpToks kept (by SHA-256) until their exp, so a reused OpTok is not verified again; 0 turns it off. */
+  accessTokenCacheBytes: z.number().int().min(0).default(16 * 1024 * 1024),
   /** RFC 9068: OpToks must carry typ at+jwt. false only for an Authority that does not set it. */
   requireAccessTokenType: z.boolean().default(true),
   senderConstraint: z.enum(['required', 'optional']).default('required'),
