@@ -76,10 +76,14 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'check-config': {
       const config = loadConfig({ path: values.config });
-      const { loadSigningKey } = await import('./mint/signing-key.ts');
-      const key = loadSigningKey(config.signing);
+      const { loadKeySet } = await import('./mint/key-set.ts');
+      const keys = loadKeySet(config.signing);
       process.stdout.write(`${JSON.stringify(masked(config), null, 2)}\n`);
-      process.stderr.write(`configuration is valid; signing key ${key.algorithm} kid ${key.keyId}\n`);
+      for (const warning of keys.warnings) process.stderr.write(`warning: ${warning}\n`);
+      const others = keys.published.slice(1).map((key) => key.kid);
+      process.stderr.write(
+        `configuration is valid; signing key ${keys.active.algorithm} kid ${keys.active.keyId}${others.length === 0 ? '' : `; also published: ${others.join(', ')}`}\n`,
+      );
       return 0;
     }
     case 'explain': {

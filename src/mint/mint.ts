@@ -14,16 +14,24 @@ export function newTokenId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-export function createMinter(options: { key: SigningKey; issuer: string; lifetimeSeconds: number; clock: Clock }): Minter {
-  const { key, issuer, lifetimeSeconds, clock } = options;
-  const header = {
+function headerOf(key: SigningKey) {
+  return {
     alg: key.algorithm,
     typ: 'JWT',
     kid: key.keyId,
     ...(key.x5c.length > 0 ? { x5c: [...key.x5c] } : {}),
   };
+}
+
+/** `signingKey` is asked on every mint: a reload may have switched the active key (key-set-holder.ts). */
+export function createMinter(options: { signingKey: () => SigningKey; issuer: string; lifetimeSeconds: number; clock: Clock }): Minter {
+  const { issuer, lifetimeSeconds, clock } = options;
+  const headers = new WeakMap<SigningKey, ReturnType<typeof headerOf>>();
   return {
     async mint({ subject, service, access }) {
+      const key = options.signingKey();
+      let header = headers.get(key);
+      if (header === undefined) headers.set(key, (header = headerOf(key)));
       const issuedAt = clock();
       // The registry wants integer times; the record and `issued_at` keep the exact moment.
       const now = Math.floor(issuedAt.getTime() / 1000);

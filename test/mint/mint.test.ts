@@ -33,7 +33,7 @@ function rawPayload(token: string): string {
 }
 
 describe('createMinter', () => {
-  const minter = createMinter({ key: rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 300, clock });
+  const minter = createMinter({ signingKey: () => rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 300, clock });
 
   it('writes the header distribution needs: alg, typ, libtrust kid and x5c', async () => {
     const { token } = await minter.mint({ subject: 'svc-ci', service: 'registry.localhost', access: ACCESS });
@@ -47,7 +47,7 @@ describe('createMinter', () => {
 
   it('leaves x5c out when no certificate is configured', async () => {
     const key = ecKey();
-    const { token } = await createMinter({ key, issuer: 'i', lifetimeSeconds: 60, clock }).mint({ subject: 's', service: 'svc', access: [] });
+    const { token } = await createMinter({ signingKey: () => key, issuer: 'i', lifetimeSeconds: 60, clock }).mint({ subject: 's', service: 'svc', access: [] });
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'ES256', typ: 'JWT', kid: key.keyId });
   });
 
@@ -100,14 +100,14 @@ describe('createMinter', () => {
   });
 
   it('follows the lifetime it is given', async () => {
-    const short = createMinter({ key: rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 60, clock });
+    const short = createMinter({ signingKey: () => rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 60, clock });
     const claims = decodeJwt((await short.mint({ subject: 's', service: 'svc', access: [] })).token);
     expect(claims.exp! - claims.iat!).toBe(60);
   });
 
   it('reads the clock for every token', async () => {
     let now = NOW;
-    const ticking = createMinter({ key: rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 300, clock: () => now });
+    const ticking = createMinter({ signingKey: () => rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 300, clock: () => now });
     const first = await ticking.mint({ subject: 's', service: 'svc', access: [] });
     now = new Date(NOW.getTime() + 10_000);
     const second = await ticking.mint({ subject: 's', service: 'svc', access: [] });
@@ -118,7 +118,7 @@ describe('createMinter', () => {
     ['RSA with certificate', rsaWithCert],
     ['EC P-256', ecKey()],
   ])('signs so that jose verifies with the public key (%s)', async (_label, key) => {
-    const m = createMinter({ key, issuer: 'registry-token', lifetimeSeconds: 300, clock });
+    const m = createMinter({ signingKey: () => key, issuer: 'registry-token', lifetimeSeconds: 300, clock });
     const { token } = await m.mint({ subject: 'svc-ci', service: 'registry.localhost', access: ACCESS });
     const { payload, protectedHeader } = await jwtVerify(token, key.publicKey, {
       issuer: 'registry-token',
