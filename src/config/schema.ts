@@ -2,6 +2,7 @@
 // start-up. Defaults live here and nowhere else; docs/configuration.md mirrors this file.
 import { z } from 'zod';
 import { compilePattern } from '../authorize/pattern.ts';
+import { CREDENTIAL_AUDIENCE } from '../credentials/format.ts';
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 const port = z.number().int().min(0).max(65535);
@@ -222,6 +223,18 @@ const ledgerSchema = z.strictObject({
     .default({ maxRecordBytes: 4096, anonymous: 'summary', summaryIntervalSeconds: 60 }),
 });
 
+const lifetime = z.number().int('must be a whole number of seconds').min(1, 'must be at least 1');
+
+/** Registry credentials: what Docker clients use as a password, issued to an OpTok (POST /credentials). */
+const credentialsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** The OpTok scope POST /credentials needs (besides authority.requiredScopes). */
+  requiredScope: nonEmpty.default('registry.token.issue'),
+  defaultLifetimeSeconds: lifetime.default(86_400),
+  maxLifetimeSeconds: lifetime.default(2_592_000),
+  minLifetimeSeconds: lifetime.default(60),
+});
+
 /** `max` requests per fixed window of `windowSeconds`, counted from a key's first request. */
 const limitSchema = (max: number, windowSeconds: number) => {
   const schema = z.strictObject({
@@ -261,6 +274,7 @@ export const configSchema = z
       .default({ requiredScope: 'registry.token.admin' }),
     telemetry: telemetrySchema.default(() => telemetrySchema.parse({})),
     rateLimits: rateLimitsSchema.default(() => rateLimitsSchema.parse({})),
+    credentials: credentialsSchema.default(() => credentialsSchema.parse({})),
   })
   .superRefine((config, ctx) => {
     if (config.defaultPlan !== undefined && !(config.defaultPlan in config.plans)) {
@@ -287,6 +301,22 @@ export const configSchema = z
         message: `must be greater than ledger.revocationPollSeconds (${config.ledger.revocationPollSeconds}), or every poll would arrive too late`,
       });
     }
+    const lifetimes = config.credentials;
+    if (lifetimes.minLifetimeSeconds > lifetimes.maxLifetimeSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['credentials', 'minLifetimeSeconds'], message: `must not exceed credentials.maxLifetimeSeconds (${lifetimes.maxLifetimeSeconds})` });
+    } else if (lifetimes.defaultLifetimeSeconds < lifetimes.minLifetimeSeconds || lifetimes.defaultLifetimeSeconds > lifetimes.maxLifetimeSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentials', 'defaultLifetimeSeconds'],
+        message: `must be from credentials.minLifetimeSeconds (${lifetimes.minLifetimeSeconds}) to credentials.maxLifetimeSeconds (${lifetimes.maxLifetimeSeconds})`,
+      });
+    }
+    config.registry.allowedServices.forEach((service, index) => {
+      // A registry with this service name would accept credentials as registry tokens.
+      if (service === CREDENTIAL_AUDIENCE) {
+        ctx.addIssue({ code: 'custom', path: ['registry', 'allowedServices', index], message: `"${CREDENTIAL_AUDIENCE}" is the audience of registry credentials and cannot be a registry service` });
+      }
+    });
     if (config.ledger.driver === 'mongodb' && config.ledger.mongodb === undefined) {
       ctx.addIssue({ code: 'custom', path: ['ledger', 'mongodb'], message: 'is required when ledger.driver is mongodb' });
     }

@@ -3,7 +3,7 @@
 // the same in the token header, the JWKS entry and (as the libtrust id of the certificate's key)
 // what distribution 2.x derives from its rootcertbundle; `x5c` from the key's certificate.
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import type { JWK } from 'jose';
+import type { JSONWebKeySet, JWK } from 'jose';
 import { ConfigError } from '../domain/errors.ts';
 import { libtrustKeyId } from './key-id.ts';
 import {
@@ -61,7 +61,7 @@ export interface KeySet {
   /** Every key verifiers should trust: the active one first, then in configuration order. */
   readonly published: readonly PublishedKey[];
   /** `/.well-known/jwks.json`: the published keys, public parts only. */
-  readonly jwks: { readonly keys: readonly JWK[] };
+  readonly jwks: JSONWebKeySet;
   /** Advice for the start-up and reload logs (deprecations). */
   readonly warnings: readonly string[];
 }

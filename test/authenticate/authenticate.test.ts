@@ -32,7 +32,7 @@ function setup(payload: Record<string, unknown>, claims: ClaimNames = CLAIMS) {
     consume: async (proof, jkt, client) => void consumed.push({ proof, jkt, client }),
     keyCacheBytes: () => 0,
   };
-  const authenticator = createAuthenticator({ accessTokens, dpop, claims, senderConstraint: 'required' });
+  const authenticator = createAuthenticator({ accessTokens, dpop, claims, senderConstraint: 'required', authorityIssuer: 'https://authority.test' });
   const credentials: Credentials = { authorization: ['DPoP a.b.c'], dpop: ['the-proof'], method: 'GET', url: 'https://rt.test/token', clientCertificate: undefined };
   return { authenticate: () => authenticator.authenticate(credentials), consumed };
 }

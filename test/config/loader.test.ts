@@ -52,6 +52,7 @@ describe('parseConfig: defaults', () => {
     expect(config.registry.allowedServices).toEqual([]);
     expect(config.admin.requiredScope).toBe('registry.token.admin');
     expect(config.telemetry.logLevel).toBe('info');
+    expect(config.credentials).toEqual({ enabled: true, requiredScope: 'registry.token.issue', defaultLifetimeSeconds: 86400, maxLifetimeSeconds: 2592000, minLifetimeSeconds: 60 });
   });
 
   it('defaults a plan rule’s actions to pull', () => {
@@ -170,6 +171,22 @@ describe('parseConfig: every problem names its key', () => {
     ['a registry rule other than catalog', (d) => (d.plans = { ops: [{ registry: 'tags' }] }), ['plans.ops[0].registry: the only registry resource is "catalog"']],
     ['an unknown key in a plan rule', (d) => (d.plans = { ops: [{ repository: 'a/**', action: ['pull'] }] }), ['plans.ops[0].action: unknown key']],
     ['defaultPlan naming an undefined plan', (d) => ((d.plans = { team: [] }), (d.defaultPlan = 'gold')), ['defaultPlan: names plan "gold", which is not defined under plans']],
+    [
+      'the credential audience as a registry service',
+      (d) => (d.registry.allowedServices = ['registry.example', 'urn:registry-token:credential']),
+      ['registry.allowedServices[1]: "urn:registry-token:credential" is the audience of registry credentials and cannot be a registry service'],
+    ],
+    [
+      'credentials.minLifetimeSeconds above the maximum',
+      (d) => (d.credentials = { minLifetimeSeconds: 600, maxLifetimeSeconds: 300, defaultLifetimeSeconds: 400 }),
+      ['credentials.minLifetimeSeconds: must not exceed credentials.maxLifetimeSeconds (300)'],
+    ],
+    [
+      'credentials.defaultLifetimeSeconds beyond the maximum',
+      (d) => (d.credentials = { maxLifetimeSeconds: 3600 }),
+      ['credentials.defaultLifetimeSeconds: must be from credentials.minLifetimeSeconds (60) to credentials.maxLifetimeSeconds (3600)'],
+    ],
+    ['credentials.maxLifetimeSeconds not whole', (d) => (d.credentials = { maxLifetimeSeconds: 90.5 }), ['credentials.maxLifetimeSeconds: must be a whole number of seconds']],
     ['ledger driver mongodb without ledger.mongodb', (d) => (d.ledger = { driver: 'mongodb' }), ['ledger.mongodb: is required when ledger.driver is mongodb']],
     ['an unknown ledger driver', (d) => (d.ledger = { driver: 'redis' }), [/^ledger\.driver: /]],
     [
