@@ -120,8 +120,10 @@ async function ledgerCost(dir: string): Promise<LedgerCost> {
 
 export async function stageCosts(base: string, authority: DevAuthority, client: StageClient, keys: Keys): Promise<StageCosts> {
   const access = [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }];
-  const minter = (k: { keyPath: string; certificatePath: string }) =>
-    createMinter({ key: loadSigningKey(k), issuer: 'registry-token', lifetimeSeconds: 300, clock: systemClock });
+  const minter = (k: { keyPath: string; certificatePath: string }) => {
+    const key = loadSigningKey(k);
+    return createMinter({ signingKey: () => key, issuer: 'registry-token', lifetimeSeconds: 300, clock: systemClock });
+  };
   const rs = minter(keys.RS256);
   const es = minter(keys.ES256);
   const mintRs256Us = await perCall(2000, () => rs.mint({ subject: 'bench', service: SERVICE, access }));

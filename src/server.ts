@@ -65,8 +65,8 @@ export async function serve(options: ServeOptions): Promise<number> {
   const reload = (why: string) => {
     try {
       const next = loadConfig({ path: options.configPath });
-      service.reload(next);
-      logger.info({ why }, 'configuration reloaded: plans, default plan and revoked licences swapped');
+      const { keys } = service.reload(next);
+      logger.info({ why, activeKeyId: keys.activeAfter }, 'configuration reloaded: plans, default plan, revoked licences and signing keys swapped');
     } catch (error) {
       const message = error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message;
       logger.error({ why, problems: message }, 'configuration reload refused; the previous configuration stays in force');

@@ -18,10 +18,11 @@ import { RevocationSet } from './authorize/revocations.ts';
 import { CREDENTIAL_TYPE } from './credentials/format.ts';
 import { createCredentialIssuer } from './credentials/issue.ts';
 import { createCredentialVerifier } from './credentials/verify.ts';
-import { publicJwks } from './mint/jwks.ts';
+import { loadKeySet } from './mint/key-set.ts';
+import { KeySetHolder, type KeySetChange } from './mint/key-set-holder.ts';
 import { createMinter } from './mint/mint.ts';
 import { createSigner } from './mint/signer.ts';
-import { loadSigningKey, SIGNING_ALGORITHMS } from './mint/signing-key.ts';
+import { SIGNING_ALGORITHMS } from './mint/signing-key.ts';
 import { createRateLimits } from './limits/rate-limits.ts';
 import { createPipeline, type DecisionEvent, type Pipeline } from './pipeline.ts';
 import { createLedger, watchRevocations } from './record/index.ts';
@@ -46,8 +47,13 @@ export interface Service {
   readonly telemetry: Telemetry;
   readonly pipeline: Pipeline;
   readonly authorizer: Authorizer;
-  /** Swaps plans, default plan and configured revocations; everything else needs a restart. */
-  reload(config: Config): void;
+  /** The signing keys in force (active and published); swapped by reload. */
+  readonly keys: KeySetHolder;
+  /**
+   * Swaps plans, default plan, configured revocations and the signing key set (all validated
+   * and loaded first, so a refused reload changes nothing); everything else needs a restart.
+   */
+  reload(config: Config): { keys: KeySetChange };
   /** Re-reads runtime revocations from the ledger store now. */
   refreshRevocations(): Promise<void>;
   close(): Promise<void>;
@@ -79,15 +85,28 @@ function httpsOptions(tls: NonNullable<Config['server']['tls']>) {
   };
 }
 
+function logKeyChange(logger: Logger, change: KeySetChange): void {
+  if (change.activeBefore !== change.activeAfter) logger.info({ from: change.activeBefore, to: change.activeAfter }, 'signing key switched');
+  if (change.added.length > 0) logger.info({ kids: change.added }, 'signing keys published');
+  if (change.removed.length > 0) logger.info({ kids: change.removed }, 'signing keys retired: no longer published');
+  for (const early of change.removedEarly) {
+    logger.warn(early, 'a retired signing key still has unexpired tokens: where the JWKS is the trust (distribution 3.x without rootcertbundle, credentials) they stop verifying now; wait signing.lifetimeSeconds after a switch before retiring');
+  }
+}
+
 export async function createService(config: Config, deps: ServiceDeps): Promise<Service> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
   const telemetry = deps.telemetry ?? createTelemetry();
   const { metrics } = telemetry;
 
-  const signingKey = loadSigningKey(config.signing);
-  const jwks = await publicJwks(signingKey, config.signing.previousKeyPaths);
-  const minter = createMinter({ key: signingKey, issuer: config.signing.issuer, lifetimeSeconds: config.signing.lifetimeSeconds, clock });
+  const keySet = loadKeySet(config.signing);
+  for (const warning of keySet.warnings) logger.warn(warning);
+  // A retired key's signatures stop verifying: tokens live signing.lifetimeSeconds, credentials
+  // up to credentials.maxLifetimeSeconds; the holder warns when a key goes sooner.
+  const signedLifetime = Math.max(config.signing.lifetimeSeconds, config.credentials.enabled ? config.credentials.maxLifetimeSeconds : 0);
+  const keys = new KeySetHolder(keySet, { lifetimeSeconds: signedLifetime, now: () => clock().getTime() });
+  const minter = createMinter({ signingKey: () => keys.current().active, issuer: config.signing.issuer, lifetimeSeconds: config.signing.lifetimeSeconds, clock });
 
   const authority = config.authority;
   const accessTokens = createAccessTokenVerifier({
@@ -120,14 +139,14 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const credentialVerifier = credentialsConfig.enabled
     ? createCredentialVerifier({
         issuer: config.signing.issuer,
-        publishedKeys: () => jwks,
+        publishedKeys: () => keys.current().jwks,
         algorithms: SIGNING_ALGORITHMS,
         clockToleranceSeconds: authority.clockToleranceSeconds,
         clock,
       })
     : undefined;
   const credentialIssuer = credentialsConfig.enabled
-    ? createCredentialIssuer({ sign: createSigner(signingKey, { typ: CREDENTIAL_TYPE, x5c: false }), issuer: config.signing.issuer, lifetimes: credentialsConfig, clock })
+    ? createCredentialIssuer({ sign: createSigner(() => keys.current().active, { typ: CREDENTIAL_TYPE, x5c: false }), issuer: config.signing.issuer, lifetimes: credentialsConfig, clock })
     : undefined;
   const authenticator = createAuthenticator({
     accessTokens,
@@ -251,7 +270,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       { name: 'revocations', check: async () => { revocations.assertCurrent(); return undefined; } },
     ],
     plugins: [
-      (instance) => operatorRoutes(instance, { jwks, telemetry: config.telemetry.metricsPort === undefined ? telemetry : undefined }),
+      (instance) => operatorRoutes(instance, { jwks: () => keys.current().jwks, telemetry: config.telemetry.metricsPort === undefined ? telemetry : undefined }),
       (instance) => adminRoutes(instance, { pipeline, ledger, credentials, onRevocationChange: refreshRevocations }),
     ],
   });
@@ -266,11 +285,18 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     telemetry,
     pipeline,
     authorizer,
+    keys,
     reload(next) {
+      // Everything that can fail first: a refused reload leaves the old plans and keys in force.
+      const nextKeys = loadKeySet(next.signing);
       const catalogue = compilePlans(next.plans, next.defaultPlan);
       authorizer.replaceCatalogue(catalogue);
       planNames = new Set(Object.keys(next.plans));
       revocations.setConfigured(next.revokedLicenses);
+      const change = keys.replace(nextKeys);
+      for (const warning of nextKeys.warnings) logger.warn(warning);
+      logKeyChange(logger, change);
+      return { keys: change };
     },
     refreshRevocations,
     async close() {

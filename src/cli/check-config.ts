@@ -21,11 +21,13 @@ export const checkConfigCommand: Command = {
   json: true,
   async run({ values, out }) {
     const config = loadConfig({ path: stringFlag(values, 'config') });
-    const { loadSigningKey } = await import('../mint/signing-key.ts');
-    const key = loadSigningKey(config.signing);
+    const { loadKeySet } = await import('../mint/key-set.ts');
+    const keys = loadKeySet(config.signing);
     const effective = masked(config);
     out.stdout(out.json ? `${JSON.stringify(effective, null, 2)}\n` : dump(effective, { lineWidth: 120 }));
-    out.stderr(`configuration is valid; signing key ${key.algorithm} kid ${key.keyId}\n`);
+    for (const warning of keys.warnings) out.stderr(`warning: ${warning}\n`);
+    const others = keys.published.slice(1).map((key) => key.kid);
+    out.stderr(`configuration is valid; signing key ${keys.active.algorithm} kid ${keys.active.keyId}${others.length === 0 ? '' : `; also published: ${others.join(', ')}`}\n`);
     return EXIT.ok;
   },
 };

@@ -13,6 +13,12 @@ import { serveCommand } from './serve.ts';
 
 export const COMMANDS: readonly Command[] = [serveCommand, checkConfigCommand, explainCommand, keygenCommand, ledgerCommand];
 
+/** Commands that parse their own options and print their own help (argv after the name in, exit status out). */
+const DELEGATED: readonly { name: string; summary: string; run: (argv: string[]) => Promise<number> }[] = [
+  { name: 'bundle', summary: 'Offline Kit: trust and credential bundles, and their verification (bundle --help)', run: async (argv) => (await import('../bundle/cli.ts')).bundleCommand(argv) },
+  { name: 'login', summary: 'obtain a registry credential and store it for docker/podman (login --help)', run: async (argv) => (await import('../client/login-command.ts')).loginCommand(argv) },
+];
+
 const NAME = 'registry-token';
 
 export function version(): string {
@@ -31,7 +37,7 @@ function overview(): string {
     '',
     'commands:',
     ...rows.map(([name, summary]) => `  ${name!.padEnd(width)}  ${summary}`),
-    `  ${'login'.padEnd(width)}  obtain a registry credential and store it for docker/podman (its own --help)`,
+    ...DELEGATED.map((d) => `  ${d.name.padEnd(width)}  ${d.summary}`),
     '',
     `${NAME} <command> --help shows a command's options; ${NAME} --version its version.`,
     'Exit status: 0 done (for a check: yes), 1 ran and the answer is no, 2 could not run as asked.',
@@ -100,11 +106,8 @@ export async function main(argv: readonly string[], io: Pick<Output, 'stdout' | 
       io.stdout(`${topic === undefined ? overview() : sub === undefined ? help(topic, topic.name) : help(sub, `${topic.name} ${sub.name}`)}\n`);
       return EXIT.ok;
     }
-    // A client command with its own options, output and errors (src/client/), not an operator one.
-    if (first === 'login') {
-      const { loginCommand } = await import('../client/login-command.ts');
-      return await loginCommand(rest);
-    }
+    const delegated = DELEGATED.find((d) => d.name === first);
+    if (delegated !== undefined) return await delegated.run(rest);
     let command = COMMANDS.find((c) => c.name === first);
     if (command === undefined) throw new UsageError(`unknown command "${first}"`);
     let path = command.name;

@@ -104,23 +104,75 @@ const authoritySchema = z.strictObject({
     .default({ plan: 'stellaops:plan', license: 'stellaops:license', tenant: 'tid' }),
 });
 
-const signingSchema = z.strictObject({
-  issuer: nonEmpty,
-  keyPath: nonEmpty,
-  keyPassword: z.string().optional(),
+const signingAlgorithm = z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512']);
+
+/** Variables named REGISTRY_TOKEN_* are configuration overrides; a passphrase there would be read as one. */
+const passwordEnv = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+  .refine((name) => !name.toUpperCase().startsWith('REGISTRY_TOKEN_'), {
+    message: 'must not start with REGISTRY_TOKEN_ (those variables override configuration keys)',
+  });
+
+const signingKeySchema = z.strictObject({
+  /** The `kid`; default: the libtrust key id of the public key. */
+  id: nonEmpty.optional(),
+  /** Private key (PEM or PKCS#12): may sign. Certificate or public key (PEM): published only. */
+  path: nonEmpty,
+  passwordEnv: passwordEnv.optional(),
   certificatePath: nonEmpty.optional(),
-  keyId: nonEmpty.optional(),
-  /** Defaults by key type: RS256 for RSA, ES256/384/512 for P-256/384/521. */
-  algorithm: z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512']).optional(),
-  lifetimeSeconds: z
-    .number()
-    .int('must be a whole number of seconds from 60 to 3600')
-    .min(60, 'must be at least 60 (clients refuse shorter tokens)')
-    .max(3600, 'must be at most 3600 (registry tokens are short-lived)')
-    .default(300),
-  /** Public keys still served in the JWKS during a rotation (PEM certificates or public keys). */
-  previousKeyPaths: z.array(nonEmpty).default([]),
+  algorithm: signingAlgorithm.optional(),
 });
+
+const SINGLE_KEY_ONLY = ['keyPassword', 'certificatePath', 'keyId', 'algorithm'] as const;
+
+const signingSchema = z
+  .strictObject({
+    issuer: nonEmpty,
+    /** One key: the short form. Several keys (rotation): `keys` + `activeKeyId`. */
+    keyPath: nonEmpty.optional(),
+    keyPassword: z.string().optional(),
+    certificatePath: nonEmpty.optional(),
+    keyId: nonEmpty.optional(),
+    /** Defaults by key type: RS256 for RSA, ES256/384/512 for P-256/384/521. */
+    algorithm: signingAlgorithm.optional(),
+    keys: z.array(signingKeySchema).min(1, 'must list at least one key').optional(),
+    /** The `kid` of the key in `keys` that signs; the others are published only. */
+    activeKeyId: nonEmpty.optional(),
+    lifetimeSeconds: z
+      .number()
+      .int('must be a whole number of seconds from 60 to 3600')
+      .min(60, 'must be at least 60 (clients refuse shorter tokens)')
+      .max(3600, 'must be at most 3600 (registry tokens are short-lived)')
+      .default(300),
+    /** Deprecated (signing.keys): public keys still served in the JWKS during a rotation. */
+    previousKeyPaths: z.array(nonEmpty).default([]),
+  })
+  .superRefine((signing, ctx) => {
+    if (signing.keys === undefined) {
+      if (signing.keyPath === undefined) ctx.addIssue({ code: 'custom', path: ['keys'], message: 'is required (or signing.keyPath for a single key)' });
+      if (signing.activeKeyId !== undefined) ctx.addIssue({ code: 'custom', path: ['activeKeyId'], message: 'names a key of signing.keys, which is not set' });
+      return;
+    }
+    if (signing.keyPath !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['keyPath'], message: 'set either keyPath (one key) or keys (a key set), not both' });
+    }
+    for (const key of SINGLE_KEY_ONLY) {
+      if (signing[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `belongs to signing.keyPath; with signing.keys set it on each key` });
+      }
+    }
+    const seen = new Map<string, number>();
+    signing.keys.forEach((key, index) => {
+      if (key.id === undefined) return;
+      const first = seen.get(key.id);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['keys', index, 'id'], message: `"${key.id}" is already the id of signing.keys[${first}]` });
+      else seen.set(key.id, index);
+    });
+    if (signing.keys.length > 1 && signing.activeKeyId === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['activeKeyId'], message: 'is required when signing.keys lists more than one key' });
+    }
+  });
 
 const registrySchema = z.strictObject({
   realm: url,

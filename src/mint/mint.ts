@@ -26,9 +26,10 @@ export function newTokenId(): string {
   return id;
 }
 
-export function createMinter(options: { key: SigningKey; issuer: string; lifetimeSeconds: number; clock: Clock }): Minter {
-  const { key, issuer, lifetimeSeconds, clock } = options;
-  const sign = createSigner(key, { typ: 'JWT', x5c: true });
+/** `signingKey` is asked on every mint: a reload may have switched the active key (key-set-holder.ts). */
+export function createMinter(options: { signingKey: () => SigningKey; issuer: string; lifetimeSeconds: number; clock: Clock }): Minter {
+  const { issuer, lifetimeSeconds, clock } = options;
+  const sign = createSigner(options.signingKey, { typ: 'JWT', x5c: true });
   return {
     async mint({ subject, service, access }) {
       const issuedAt = clock();

@@ -1,35 +1,53 @@
-// Signs JWTs with the service's signing key: registry tokens (mint.ts) and registry credentials
-// (src/credentials/) share the key, its `kid` and this code, so a key rotation moves both.
+// Signs JWTs with the service's active signing key: registry tokens (mint.ts) and registry
+// credentials (src/credentials/) share the key, its `kid` and this code, so a key rotation moves
+// both. The key is asked for on every signature: a reload may have switched it (key-set-holder.ts).
 //
 // The JWS is put together here and signed with node:crypto's one-shot sign() on the KeyObject,
 // on the calling thread: jose's SignJWT goes through WebCrypto, which hands every signature to
 // libuv's thread pool and back; for RSA-2048 that round trip cost ~0.14 ms of CPU on top of the
-// ~0.26 ms signature (docs/performance.md). The protected header never changes, so it is encoded
-// once. The token is byte for byte what SignJWT writes (test/mint/mint.test.ts compares them).
-import { sign } from 'node:crypto';
+// ~0.26 ms signature (docs/performance.md). A key's protected header never changes, so it is
+// encoded once per key. The token is byte for byte what SignJWT writes (test/mint/mint.test.ts).
+import { sign, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
 import type { SigningAlgorithm, SigningKey } from './signing-key.ts';
 
 export type Signer = (payload: object) => string;
 
 const DIGEST: Record<SigningAlgorithm, string> = { RS256: 'sha256', RS384: 'sha384', RS512: 'sha512', ES256: 'sha256', ES384: 'sha384', ES512: 'sha512' };
 
+interface Prepared {
+  readonly encodedHeader: string;
+  readonly digest: string;
+  readonly key: KeyObject | SignKeyObjectInput;
+}
+
 /**
  * `typ` names what is signed; `x5c` puts the certificate chain in the header (registries find
  * the key by it; nothing else needs it, so credentials stay short).
  */
-export function createSigner(key: SigningKey, options: { typ: string; x5c: boolean }): Signer {
-  const header = {
-    alg: key.algorithm,
-    typ: options.typ,
-    kid: key.keyId,
-    ...(options.x5c && key.x5c.length > 0 ? { x5c: [...key.x5c] } : {}),
+export function createSigner(activeKey: () => SigningKey, options: { typ: string; x5c: boolean }): Signer {
+  const prepared = new WeakMap<SigningKey, Prepared>();
+  const prepare = (key: SigningKey): Prepared => {
+    const header = {
+      alg: key.algorithm,
+      typ: options.typ,
+      kid: key.keyId,
+      ...(options.x5c && key.x5c.length > 0 ? { x5c: [...key.x5c] } : {}),
+    };
+    return {
+      encodedHeader: Buffer.from(JSON.stringify(header)).toString('base64url'),
+      digest: DIGEST[key.algorithm],
+      // RSASSA-PKCS1-v1_5, or ECDSA with the JWS (r || s) encoding.
+      key: key.algorithm.startsWith('ES') ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' } : key.privateKey,
+    };
   };
-  const encodedHeader = Buffer.from(JSON.stringify(header)).toString('base64url');
-  const digest = DIGEST[key.algorithm];
-  // RSASSA-PKCS1-v1_5, or ECDSA with the JWS (r || s) encoding.
-  const keyOptions = key.algorithm.startsWith('ES') ? { key: key.privateKey, dsaEncoding: 'ieee-p1363' as const } : key.privateKey;
   return (payload) => {
-    const input = `${encodedHeader}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    return `${input}.${sign(digest, Buffer.from(input), keyOptions).toString('base64url')}`;
+    const key = activeKey();
+    let ready = prepared.get(key);
+    if (ready === undefined) {
+      ready = prepare(key);
+      prepared.set(key, ready);
+    }
+    const input = `${ready.encodedHeader}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+    return `${input}.${sign(ready.digest, Buffer.from(input), ready.key).toString('base64url')}`;
   };
 }

@@ -24,11 +24,28 @@ export interface SigningKeyOptions {
   certificatePath?: string | undefined;
   keyId?: string | undefined;
   algorithm?: SigningAlgorithm | undefined;
+  /** Configuration keys named in errors; default: the single-key form (`signing.keyPath`, ...). */
+  names?: KeyOptionNames | undefined;
 }
+
+/** Which configuration key each option came from, so an error names the one to fix. */
+export interface KeyOptionNames {
+  readonly path: string;
+  readonly password: string;
+  readonly certificate: string;
+  readonly algorithm: string;
+}
+
+export const SINGLE_KEY_NAMES: KeyOptionNames = {
+  path: 'signing.keyPath',
+  password: 'signing.keyPassword',
+  certificate: 'signing.certificatePath',
+  algorithm: 'signing.algorithm',
+};
 
 const CURVE_ALGORITHM: Record<string, SigningAlgorithm> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
 
-function read(path: string, key: string): Buffer {
+export function readKeyFile(path: string, key: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
@@ -37,19 +54,19 @@ function read(path: string, key: string): Buffer {
 }
 
 // Node's crypto cannot open PKCS#12; node-forge is the maintained JS reader for it.
-function fromPkcs12(der: Buffer, password: string | undefined): { key: KeyObject; certificates: string[] } {
+function fromPkcs12(der: Buffer, password: string | undefined, names: KeyOptionNames): { key: KeyObject; certificates: string[] } {
   let p12: forge.pkcs12.Pkcs12Pfx;
   try {
     p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(der.toString('binary')), password ?? '');
   } catch {
-    throw new ConfigError(['signing.keyPath: cannot open the PKCS#12 file (wrong signing.keyPassword, or not a PFX)']);
+    throw new ConfigError([`${names.path}: cannot open the PKCS#12 file (wrong ${names.password}, or not a PFX)`]);
   }
   const bags = (type: string): forge.pkcs12.Bag[] => p12.getBags({ bagType: type })[type] ?? [];
   const oids = forge.pki.oids as Record<string, string>;
   const keyBags = [...bags(oids.pkcs8ShroudedKeyBag!), ...bags(oids.keyBag!)];
   // forge leaves `key`/`cert` null (not undefined) for material it does not model (EC).
   const keyBag = keyBags.find((bag) => bag.key != null || bag.asn1 !== undefined);
-  if (keyBag === undefined) throw new ConfigError(['signing.keyPath: the PKCS#12 file holds no private key']);
+  if (keyBag === undefined) throw new ConfigError([`${names.path}: the PKCS#12 file holds no private key`]);
   // forge only models RSA keys; for others, re-wrap the raw PKCS#8 structure it kept.
   const pkcs8Der =
     keyBag.key != null
@@ -66,61 +83,74 @@ function fromPkcs12(der: Buffer, password: string | undefined): { key: KeyObject
   return { key, certificates };
 }
 
-function fromPem(pem: Buffer, password: string | undefined): KeyObject {
+function fromPem(pem: Buffer, password: string | undefined, names: KeyOptionNames): KeyObject {
   try {
     return createPrivateKey(password === undefined ? { key: pem } : { key: pem, passphrase: password });
   } catch (error) {
     const message = (error as Error).message;
     if (/passphrase|decrypt|bad decrypt/i.test(message) || pem.includes('ENCRYPTED')) {
-      throw new ConfigError(['signing.keyPassword: the key is encrypted and this password does not open it']);
+      throw new ConfigError([`${names.password}: the key is encrypted and this password does not open it`]);
     }
-    throw new ConfigError(['signing.keyPath: not a PEM private key (PKCS#1 or PKCS#8) nor a PKCS#12 file']);
+    throw new ConfigError([`${names.path}: not a PEM private key (PKCS#1 or PKCS#8) nor a PKCS#12 file`]);
   }
 }
 
-function pemCertificates(pem: string): string[] {
+export function pemCertificates(pem: string): string[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   return blocks.map((block) => new X509Certificate(block).raw.toString('base64'));
 }
 
-function algorithmFor(key: KeyObject, requested: SigningAlgorithm | undefined): SigningAlgorithm {
+/** The algorithm a (public or private) key signs with; refuses what registries cannot verify. */
+export function algorithmFor(key: KeyObject, requested: SigningAlgorithm | undefined, names: KeyOptionNames = SINGLE_KEY_NAMES): SigningAlgorithm {
   if (key.asymmetricKeyType === 'rsa') {
-    if (requested !== undefined && !requested.startsWith('RS')) throw new ConfigError([`signing.algorithm: ${requested} does not fit an RSA key`]);
-    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new ConfigError(['signing.keyPath: RSA keys must be at least 2048 bits']);
+    if (requested !== undefined && !requested.startsWith('RS')) throw new ConfigError([`${names.algorithm}: ${requested} does not fit an RSA key`]);
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new ConfigError([`${names.path}: RSA keys must be at least 2048 bits`]);
     return requested ?? 'RS256';
   }
   if (key.asymmetricKeyType === 'ec') {
     const curve = CURVE_ALGORITHM[key.asymmetricKeyDetails?.namedCurve ?? ''];
-    if (curve === undefined) throw new ConfigError(['signing.keyPath: EC keys must be on P-256, P-384 or P-521']);
-    if (requested !== undefined && requested !== curve) throw new ConfigError([`signing.algorithm: ${requested} does not fit this key's curve (use ${curve})`]);
+    if (curve === undefined) throw new ConfigError([`${names.path}: EC keys must be on P-256, P-384 or P-521`]);
+    if (requested !== undefined && requested !== curve) throw new ConfigError([`${names.algorithm}: ${requested} does not fit this key's curve (use ${curve})`]);
     return curve;
   }
   // The registry (distribution 2.8) refuses EdDSA and PS*: see the shared registry facts.
-  throw new ConfigError([`signing.keyPath: ${key.asymmetricKeyType ?? 'this'} keys are not accepted by registries; use RSA or EC`]);
+  throw new ConfigError([`${names.path}: ${key.asymmetricKeyType ?? 'this'} keys are not accepted by registries; use RSA or EC`]);
+}
+
+/** The certificate's key must be the signing key: a registry would verify the chain, then fail on the signature. */
+export function assertLeafMatches(x5c: readonly string[], publicKey: KeyObject, certificateKey: string): void {
+  if (x5c.length === 0) return;
+  const leaf = new X509Certificate(Buffer.from(x5c[0]!, 'base64'));
+  if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(publicKey.export({ type: 'spki', format: 'der' }))) {
+    throw new ConfigError([`${certificateKey}: the first certificate does not belong to the signing key`]);
+  }
+}
+
+export function isPemText(raw: Buffer): boolean {
+  return raw.subarray(0, 4096).toString('latin1').includes('-----BEGIN');
+}
+
+/** Certificates of a separate certificate file (replacing any found next to the key). */
+export function readCertificateChain(path: string, key: string): string[] {
+  const x5c = pemCertificates(readKeyFile(path, key).toString('utf8'));
+  if (x5c.length === 0) throw new ConfigError([`${key}: holds no PEM certificate`]);
+  return x5c;
 }
 
 export function loadSigningKey(options: SigningKeyOptions): SigningKey {
-  const raw = read(options.keyPath, 'signing.keyPath');
-  const isPem = raw.subarray(0, 4096).toString('latin1').includes('-----BEGIN');
+  const names = options.names ?? SINGLE_KEY_NAMES;
+  const raw = readKeyFile(options.keyPath, names.path);
   let privateKey: KeyObject;
   let x5c: string[] = [];
-  if (isPem) {
-    privateKey = fromPem(raw, options.keyPassword);
+  if (isPemText(raw)) {
+    privateKey = fromPem(raw, options.keyPassword, names);
     x5c = pemCertificates(raw.toString('utf8'));
   } else {
-    ({ key: privateKey, certificates: x5c } = fromPkcs12(raw, options.keyPassword));
+    ({ key: privateKey, certificates: x5c } = fromPkcs12(raw, options.keyPassword, names));
   }
-  if (options.certificatePath !== undefined) {
-    x5c = pemCertificates(read(options.certificatePath, 'signing.certificatePath').toString('utf8'));
-    if (x5c.length === 0) throw new ConfigError(['signing.certificatePath: holds no PEM certificate']);
-  }
+  if (options.certificatePath !== undefined) x5c = readCertificateChain(options.certificatePath, names.certificate);
   const publicKey = createPublicKey(privateKey);
-  if (x5c.length > 0) {
-    const leaf = new X509Certificate(Buffer.from(x5c[0]!, 'base64'));
-    if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(publicKey.export({ type: 'spki', format: 'der' }))) {
-      throw new ConfigError(['signing.certificatePath: the first certificate does not belong to the signing key']);
-    }
-  }
-  const algorithm = algorithmFor(privateKey, options.algorithm);
+  assertLeafMatches(x5c, publicKey, names.certificate);
+  const algorithm = algorithmFor(privateKey, options.algorithm, names);
   return { privateKey, publicKey, algorithm, keyId: options.keyId ?? libtrustKeyId(publicKey), x5c };
 }

@@ -26,7 +26,7 @@ async function jwksOf(...keys: SigningKey[]): Promise<JSONWebKeySet> {
 }
 
 function issuerWith(key: SigningKey, clock = () => new Date()) {
-  return createCredentialIssuer({ sign: createSigner(key, { typ: CREDENTIAL_TYPE, x5c: false }), issuer: ISSUER, lifetimes: LIFETIMES, clock });
+  return createCredentialIssuer({ sign: createSigner(() => key, { typ: CREDENTIAL_TYPE, x5c: false }), issuer: ISSUER, lifetimes: LIFETIMES, clock });
 }
 
 function verifierWith(published: () => JSONWebKeySet, clock = () => new Date()) {

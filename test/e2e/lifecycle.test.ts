@@ -11,7 +11,7 @@ import { createLedger } from '../../src/record/index.ts';
 import { parseConfig } from '../../src/config/loader.ts';
 import { AUDIENCE, CLIENTS, SERVICE, baseConfig } from '../support/stack.ts';
 import { decodeJwt, dpopGet, makeProof, newDpopKeys, tokenUrl, type KeyPair } from '../support/dpop-client.ts';
-import { CLI, freePort, startServiceProcess, writeConfig, type ServiceProcess } from '../support/process.ts';
+import { CLI, freePort, startServiceProcess, waitFor, writeConfig, type ServiceProcess } from '../support/process.ts';
 
 let authority: DevAuthority;
 let dir: string;
@@ -265,10 +265,3 @@ describe('crash safety', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

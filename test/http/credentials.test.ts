@@ -420,9 +420,10 @@ describe('GET /token with a credential as the Basic password', () => {
   });
 
   it('refuses, with a message a person can act on: an expired credential, with its expiry date', async () => {
+    const sampleKey = loadSigningKey({ keyPath: SAMPLE_KEY });
     const past = new Date(Date.now() - 2 * 86400_000);
     const issuer = createCredentialIssuer({
-      sign: createSigner(loadSigningKey({ keyPath: SAMPLE_KEY }), { typ: CREDENTIAL_TYPE, x5c: false }),
+      sign: createSigner(() => sampleKey, { typ: CREDENTIAL_TYPE, x5c: false }),
       issuer: 'registry-token',
       lifetimes: { defaultLifetimeSeconds: 3600, minLifetimeSeconds: 60, maxLifetimeSeconds: 86400 },
       clock: () => past,
@@ -444,7 +445,7 @@ describe('GET /token with a credential as the Basic password', () => {
   it('refuses a credential signed by another key, a registry token, an OpTok, and garbage, each with its own message', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const foreign = createCredentialIssuer({
-      sign: createSigner({ privateKey, publicKey, algorithm: 'ES256', keyId: libtrustKeyId(publicKey), x5c: [] }, { typ: CREDENTIAL_TYPE, x5c: false }),
+      sign: createSigner(() => ({ privateKey, publicKey, algorithm: 'ES256', keyId: libtrustKeyId(publicKey), x5c: [] }), { typ: CREDENTIAL_TYPE, x5c: false }),
       issuer: 'registry-token',
       lifetimes: { defaultLifetimeSeconds: 3600, minLifetimeSeconds: 60, maxLifetimeSeconds: 86400 },
       clock: () => new Date(),

@@ -49,7 +49,7 @@ function rawPayload(token: string): string {
 }
 
 describe('createMinter', () => {
-  const minter = createMinter({ key: rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 300, clock });
+  const minter = createMinter({ signingKey: () => rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 300, clock });
 
   it('writes the header distribution needs: alg, typ, libtrust kid and x5c', async () => {
     const { token } = await minter.mint({ subject: 'svc-ci', service: 'registry.localhost', access: ACCESS });
@@ -63,7 +63,7 @@ describe('createMinter', () => {
 
   it('leaves x5c out when no certificate is configured', async () => {
     const key = ecKey();
-    const { token } = await createMinter({ key, issuer: 'i', lifetimeSeconds: 60, clock }).mint({ subject: 's', service: 'svc', access: [] });
+    const { token } = await createMinter({ signingKey: () => key, issuer: 'i', lifetimeSeconds: 60, clock }).mint({ subject: 's', service: 'svc', access: [] });
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'ES256', typ: 'JWT', kid: key.keyId });
   });
 
@@ -116,14 +116,14 @@ describe('createMinter', () => {
   });
 
   it('follows the lifetime it is given', async () => {
-    const short = createMinter({ key: rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 60, clock });
+    const short = createMinter({ signingKey: () => rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 60, clock });
     const claims = decodeJwt((await short.mint({ subject: 's', service: 'svc', access: [] })).token);
     expect(claims.exp! - claims.iat!).toBe(60);
   });
 
   it('reads the clock for every token', async () => {
     let now = NOW;
-    const ticking = createMinter({ key: rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 300, clock: () => now });
+    const ticking = createMinter({ signingKey: () => rsaWithCert, issuer: 'registry-token', lifetimeSeconds: 300, clock: () => now });
     const first = await ticking.mint({ subject: 's', service: 'svc', access: [] });
     now = new Date(NOW.getTime() + 10_000);
     const second = await ticking.mint({ subject: 's', service: 'svc', access: [] });
@@ -134,7 +134,7 @@ describe('createMinter', () => {
     ['RSA with certificate', rsaWithCert],
     ['EC P-256', ecKey()],
   ])('signs so that jose verifies with the public key (%s)', async (_label, key) => {
-    const m = createMinter({ key, issuer: 'registry-token', lifetimeSeconds: 300, clock });
+    const m = createMinter({ signingKey: () => key, issuer: 'registry-token', lifetimeSeconds: 300, clock });
     const { token } = await m.mint({ subject: 'svc-ci', service: 'registry.localhost', access: ACCESS });
     const { payload, protectedHeader } = await jwtVerify(token, key.publicKey, {
       issuer: 'registry-token',
@@ -149,14 +149,14 @@ describe('createMinter', () => {
 
   it('writes byte for byte the token jose SignJWT writes (RS256 signatures are deterministic)', async () => {
     for (const key of [rsaWithCert, { ...rsaWithCert, algorithm: 'RS384' as const }, { ...rsaWithCert, algorithm: 'RS512' as const }]) {
-      const { token } = await createMinter({ key, issuer: 'registry-token', lifetimeSeconds: 300, clock }).mint({ subject: 'svc-ci', service: 'registry.localhost', access: ACCESS });
+      const { token } = await createMinter({ signingKey: () => key, issuer: 'registry-token', lifetimeSeconds: 300, clock }).mint({ subject: 'svc-ci', service: 'registry.localhost', access: ACCESS });
       expect(token).toBe(await joseToken(key, token));
     }
   });
 
   it.each(['P-256', 'P-384', 'P-521'] as const)('writes the header and claims jose writes, and a JWS (r || s) signature jose verifies (%s)', async (curve) => {
     const key = ecKey(curve);
-    const { token } = await createMinter({ key, issuer: 'registry-token', lifetimeSeconds: 300, clock }).mint({ subject: 's', service: 'svc', access: ACCESS });
+    const { token } = await createMinter({ signingKey: () => key, issuer: 'registry-token', lifetimeSeconds: 300, clock }).mint({ subject: 's', service: 'svc', access: ACCESS });
     const reference = await joseToken(key, token);
     expect(token.split('.').slice(0, 2)).toEqual(reference.split('.').slice(0, 2));
     expect(Buffer.from(token.split('.')[2]!, 'base64url').length).toBe(Buffer.from(reference.split('.')[2]!, 'base64url').length);

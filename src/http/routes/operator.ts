@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import type { JWK } from 'jose';
 import type { Telemetry } from '../../telemetry/metrics.ts';
 
-export function operatorRoutes(app: FastifyInstance, deps: { jwks: { keys: JWK[] }; telemetry: Telemetry | undefined }): void {
+export function operatorRoutes(app: FastifyInstance, deps: { jwks: () => { readonly keys: readonly JWK[] }; telemetry: Telemetry | undefined }): void {
   app.get('/.well-known/jwks.json', async (_request, reply) =>
-    reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(deps.jwks),
+    reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(deps.jwks()),
   );
   const telemetry = deps.telemetry;
   if (telemetry !== undefined) {

@@ -1,0 +1,3 @@
+// The bundle commands' usage lines, apart from their code so `registry-token --help` loads none of it.
+export const BUNDLE_USAGE = `  registry-token bundle trust --out DIR [--config FILE] [--created TIME] [--service NAME] [--realm URL] [--registry-dir DIR] [--force]
+  registry-token bundle verify DIR --jwks FILE`;
