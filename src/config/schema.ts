@@ -89,6 +89,8 @@ const authoritySchema = z.strictObject({
   jwksCooldownSeconds: z.number().int().min(1).default(30),
   /** Cached keys keep serving this long past jwksCacheSeconds while the Authority cannot be reached. */
   jwksStaleIfErrorSeconds: z.number().int().min(0).default(900),
+  /** Verified OpToks kept (by SHA-256) until their exp, so a reused OpTok is not verified again; 0 turns it off. */
+  accessTokenCacheBytes: z.number().int().min(0).default(16 * 1024 * 1024),
   /** RFC 9068: OpToks must carry typ at+jwt. false only for an Authority that does not set it. */
   requireAccessTokenType: z.boolean().default(true),
   senderConstraint: z.enum(['required', 'optional']).default('required'),
@@ -136,6 +138,34 @@ const ruleSchema = z
   .refine((rule) => (rule.repository === undefined) !== (rule.registry === undefined), {
     message: 'a rule names exactly one of repository (a pattern) or registry (catalog)',
   });
+
+/** The keys that decide what a caller is granted: all `explain` needs, and all a reload swaps. */
+const planShape = {
+  plans: z.record(nonEmpty, z.array(ruleSchema)).default({}),
+  defaultPlan: nonEmpty.optional(),
+  revokedLicenses: z.array(nonEmpty).default([]),
+};
+
+function checkPlans(config: { plans: Record<string, z.infer<typeof ruleSchema>[]>; defaultPlan?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (config.defaultPlan !== undefined && !(config.defaultPlan in config.plans)) {
+    ctx.addIssue({ code: 'custom', path: ['defaultPlan'], message: `names plan "${config.defaultPlan}", which is not defined under plans` });
+  }
+  // Patterns are compiled here too, so a bad one is reported with the rest at load time.
+  for (const [plan, rules] of Object.entries(config.plans)) {
+    rules.forEach((rule, index) => {
+      if (rule.repository === undefined) return;
+      try {
+        compilePattern(rule.repository);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['plans', plan, index, 'repository'], message: (error as Error).message });
+      }
+    });
+  }
+}
+
+/** The plan keys alone; every other section may be missing or incomplete (`explain`). */
+export const planConfigSchema = z.object(planShape).superRefine(checkPlans);
+export type PlanConfig = z.infer<typeof planConfigSchema>;
 
 const ledgerSchema = z.strictObject({
   driver: z.enum(['file', 'mongodb']).default('file'),
@@ -213,9 +243,7 @@ export const configSchema = z
     authority: authoritySchema,
     signing: signingSchema,
     registry: registrySchema,
-    plans: z.record(nonEmpty, z.array(ruleSchema)).default({}),
-    defaultPlan: nonEmpty.optional(),
-    revokedLicenses: z.array(nonEmpty).default([]),
+    ...planShape,
     ledger: ledgerSchema.default(() => ledgerSchema.parse({})),
     admin: z
       .strictObject({ requiredScope: nonEmpty.default('registry.token.admin') })
@@ -225,20 +253,7 @@ export const configSchema = z
     credentials: credentialsSchema.default(() => credentialsSchema.parse({})),
   })
   .superRefine((config, ctx) => {
-    if (config.defaultPlan !== undefined && !(config.defaultPlan in config.plans)) {
-      ctx.addIssue({ code: 'custom', path: ['defaultPlan'], message: `names plan "${config.defaultPlan}", which is not defined under plans` });
-    }
-    // Patterns are compiled here too, so a bad one is reported with the rest at load time.
-    for (const [plan, rules] of Object.entries(config.plans)) {
-      rules.forEach((rule, index) => {
-        if (rule.repository === undefined) return;
-        try {
-          compilePattern(rule.repository);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', path: ['plans', plan, index, 'repository'], message: (error as Error).message });
-        }
-      });
-    }
+    checkPlans(config, ctx);
     if (config.server.clientCertificateHeader !== undefined && config.server.trustedProxies.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['server', 'clientCertificateHeader'], message: 'needs server.trustedProxies: the header is only read from those peers' });
     }

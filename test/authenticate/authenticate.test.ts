@@ -25,7 +25,7 @@ const valid = (): Record<string, unknown> => ({
 
 function setup(payload: Record<string, unknown>, claims: ClaimNames = CLAIMS) {
   const consumed: { proof: string; jkt: string; client: string }[] = [];
-  const accessTokens: AccessTokenVerifier = { verify: async () => payload, ready: async () => true };
+  const accessTokens: AccessTokenVerifier = { verify: async () => payload, ready: async () => true, cacheBytes: () => 0 };
   const dpop: DpopVerifier = {
     algorithms: ['ES256'],
     verify: async () => JKT,
