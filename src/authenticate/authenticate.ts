@@ -6,12 +6,11 @@ import { AuthenticationError, InvalidRequestError, type Scheme } from '../domain
 import type { Principal, SenderBinding } from '../domain/types.ts';
 import type { CredentialVerifier } from '../credentials/verify.ts';
 import type { AccessTokenVerifier } from './access-token.ts';
-import { createClaimReader, type ClaimNames, type OpTokClaims } from './claims.ts';
+import { createClaimReader, opTokPrincipal, type ClaimNames, type OpTokClaims } from './claims.ts';
 import type { Credentials } from './credentials.ts';
 import type { DpopVerifier } from './dpop.ts';
 import { certificateThumbprint } from './mtls.ts';
 import { createPasswordAuthenticator, presentedPassword } from './password.ts';
-import { tokenScopes } from './scopes.ts';
 
 export type { ClaimNames } from './claims.ts';
 
@@ -100,17 +99,7 @@ export function createAuthenticator(options: {
       const claims = readClaims(payload, scheme);
       const { binding, consume } = await bind(scheme, token, claims, credentials);
       await consume?.();
-      return {
-        subject: claims.subject,
-        clientId: claims.clientId,
-        tenant: claims.tenant,
-        plan: claims.plan,
-        license: claims.license,
-        tokenId: claims.tokenId,
-        scopes: tokenScopes({ scope: claims.scope, scp: claims.scp }),
-        binding,
-        scheme,
-      };
+      return opTokPrincipal(claims, binding, scheme);
     },
   };
 }

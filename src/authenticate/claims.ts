@@ -4,6 +4,8 @@
 // from the configured claim names; jose has already checked iss, aud, exp, nbf and iat.
 import { z } from 'zod';
 import { AuthenticationError, type Scheme } from '../domain/errors.ts';
+import type { Principal, SenderBinding } from '../domain/types.ts';
+import { tokenScopes } from './scopes.ts';
 
 export interface ClaimNames {
   plan: string;
@@ -74,5 +76,21 @@ export function createClaimReader(names: ClaimNames): ClaimReader {
       scp: claims.scp,
       cnf: claims.cnf === undefined ? undefined : { jkt: claims.cnf.jkt, x5t: claims.cnf['x5t#S256'] },
     };
+  };
+}
+
+/** The Principal a verified OpTok makes, however it was presented. */
+export function opTokPrincipal(claims: OpTokClaims, binding: SenderBinding, scheme: Principal['scheme'], username?: string): Principal {
+  return {
+    subject: claims.subject,
+    clientId: claims.clientId,
+    tenant: claims.tenant,
+    plan: claims.plan,
+    license: claims.license,
+    tokenId: claims.tokenId,
+    scopes: tokenScopes({ scope: claims.scope, scp: claims.scp }),
+    binding,
+    scheme,
+    ...(username === undefined ? {} : { username }),
   };
 }

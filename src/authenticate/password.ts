@@ -8,9 +8,8 @@ import { AuthenticationError, InvalidRequestError } from '../domain/errors.ts';
 import type { Principal } from '../domain/types.ts';
 import type { CredentialVerifier } from '../credentials/verify.ts';
 import type { AccessTokenVerifier } from './access-token.ts';
-import type { ClaimReader } from './claims.ts';
+import { opTokPrincipal, type ClaimReader } from './claims.ts';
 import type { Credentials } from './credentials.ts';
-import { tokenScopes } from './scopes.ts';
 
 export interface PresentedPassword {
   readonly secret: string;
@@ -80,18 +79,7 @@ export function createPasswordAuthenticator(options: {
     }
     const claims = readClaims(await accessTokens.verify(password.secret, 'Basic'), 'Basic');
     if (claims.cnf?.jkt !== undefined || claims.cnf?.x5t !== undefined) throw invalid(BOUND);
-    return {
-      subject: claims.subject,
-      clientId: claims.clientId,
-      tenant: claims.tenant,
-      plan: claims.plan,
-      license: claims.license,
-      tokenId: claims.tokenId,
-      scopes: tokenScopes({ scope: claims.scope, scp: claims.scp }),
-      binding: { method: 'none' },
-      scheme: 'Basic',
-      username: password.username,
-    };
+    return opTokPrincipal(claims, { method: 'none' }, 'Basic', password.username);
   }
 
   return async (password) => {

@@ -4,8 +4,6 @@
 // (plan as configured now, licence, subject and credential revocation, expiry).
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/loader.ts';
 import { CREDENTIAL_TYPE } from '../../src/credentials/format.ts';
@@ -15,7 +13,7 @@ import { createSigner } from '../../src/mint/signer.ts';
 import { loadSigningKey } from '../../src/mint/signing-key.ts';
 import type { IssuanceRecord } from '../../src/record/ledger.ts';
 import { createCa, issueCertificate, x5tS256, type CertificateAuthority, type IssuedCertificate } from '../support/pki.ts';
-import { SAMPLE_KEY, SERVICE, startStack, treeText, type Stack } from '../support/stack.ts';
+import { SAMPLE_KEY, SERVICE, startStack, treeText, withTls, type Stack } from '../support/stack.ts';
 import {
   callWithProof,
   decodeJwt,
@@ -217,15 +215,7 @@ beforeAll(async () => {
   clientCert = await issueCertificate(ca, { commonName: 'team-mtls', clientAuth: true });
   tls = await startStack({
     existingAuthority: stack.authority,
-    config: (base, dir) => {
-      const certPath = join(dir, 'server.crt');
-      const keyPath = join(dir, 'server.key');
-      const clientCaPath = join(dir, 'client-ca.crt');
-      writeFileSync(certPath, server.chainPem);
-      writeFileSync(keyPath, server.keyPem, { mode: 0o600 });
-      writeFileSync(clientCaPath, ca.certPem);
-      return { ...base, server: { ...(base.server as object), tls: { certPath, keyPath, clientCaPath } } };
-    },
+    config: withTls(server, ca.certPem),
   });
   for (const clientId of OWN_CLIENTS) await ownClient(stack, clientId);
   for (const clientId of ['team-dpop', 'operator', 'no-scope', ...OWN_CLIENTS]) await dpopToken(stack, clientId);

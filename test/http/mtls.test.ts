@@ -2,12 +2,10 @@
 // trusted TLS-terminating proxy that forwards the certificate in the one header configured in
 // server.clientCertificateHeader.
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IssuanceRecord } from '../../src/record/ledger.ts';
 import { createCa, issueCertificate, selfSigned, x5tS256, type CertificateAuthority, type IssuedCertificate } from '../support/pki.ts';
-import { SERVICE, startStack, treeText, type Stack } from '../support/stack.ts';
+import { SERVICE, startStack, treeText, withTls, type Stack } from '../support/stack.ts';
 import {
   callWithProof,
   decodeJwt,
@@ -118,15 +116,7 @@ beforeAll(async () => {
     selfSigned({ commonName: 'team-mtls stranger', clientAuth: true }),
   ]);
   tlsStack = await startStack({
-    config: (base, dir) => {
-      const certPath = join(dir, 'server.crt');
-      const keyPath = join(dir, 'server.key');
-      const clientCaPath = join(dir, 'client-ca.crt');
-      writeFileSync(certPath, server.chainPem);
-      writeFileSync(keyPath, server.keyPem, { mode: 0o600 });
-      writeFileSync(clientCaPath, ca.certPem);
-      return { ...base, server: { ...(base.server as object), tls: { certPath, keyPath, clientCaPath } } };
-    },
+    config: withTls(server, ca.certPem),
   });
   const existingAuthority = tlsStack.authority;
   [proxied, rfc9440, envoy, untrusted, direct] = await Promise.all([

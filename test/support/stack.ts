@@ -1,6 +1,6 @@
 // A real stack for integration tests: the development Authority (oidc-provider) and the
 // token service built from a real configuration, listening on 127.0.0.1.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -128,4 +128,20 @@ export function treeText(dir: string): string {
   };
   walk(dir);
   return parts.join('\n');
+}
+
+/**
+ * A `StackOptions.config` that serves HTTPS with `server` (chain and key PEM) and checks client
+ * certificates against `clientCaPem` (mTLS-bound OpToks).
+ */
+export function withTls(server: { chainPem: string; keyPem: string }, clientCaPem: string): NonNullable<StackOptions['config']> {
+  return (base, dir) => {
+    const certPath = join(dir, 'server.crt');
+    const keyPath = join(dir, 'server.key');
+    const clientCaPath = join(dir, 'client-ca.crt');
+    writeFileSync(certPath, server.chainPem);
+    writeFileSync(keyPath, server.keyPem, { mode: 0o600 });
+    writeFileSync(clientCaPath, clientCaPem);
+    return { ...base, server: { ...(base.server as object), tls: { certPath, keyPath, clientCaPath } } };
+  };
 }
