@@ -25,8 +25,11 @@ export interface Counters {
    * slide: later hits neither extend nor restart it.
    */
   incr(key: string, windowMs: number): Promise<WindowCount>;
-  /** The key's count without adding to it (or `{ current: 0, ttl: 0 }`). */
-  read(key: string): Promise<WindowCount>;
+  /**
+   * The key's count without adding to it (or `{ current: 0, ttl: 0 }` when no window is open).
+   * `windowMs` is the same limit's window: a driver that keeps only each window's start needs it.
+   */
+  read(key: string, windowMs: number): Promise<WindowCount>;
 }
 
 export interface CounterOptions {
