@@ -73,6 +73,24 @@ export function describeRedis(url: string): string {
   }
 }
 
+/**
+ * AUTH from the keys, else from the URL: `rediss://user@host` with the password in
+ * `store.redis.password` is the usual way to keep the secret out of the URL.
+ */
+function credentials(connection: RedisConnection): { username?: string | undefined; password?: string | undefined } {
+  const url = new URL(connection.url);
+  const fromUrl = (value: string) => (value === '' ? undefined : decodeURIComponent(value));
+  return { username: connection.username ?? fromUrl(url.username), password: connection.password ?? fromUrl(url.password) };
+}
+
+/** The URL without its credentials: the client would let those win over the explicit ones. */
+function withoutCredentials(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString();
+}
+
 function clientOptions(connection: RedisConnection): RedisOptions {
   const read = (path: string, key: string) => {
     try {
@@ -83,10 +101,11 @@ function clientOptions(connection: RedisConnection): RedisOptions {
   };
   const secure = connection.url.startsWith('rediss://');
   const tls = connection.tls;
+  const { username, password } = credentials(connection);
   return {
     keyPrefix: connection.keyPrefix,
-    ...(connection.username === undefined ? {} : { username: connection.username }),
-    ...(connection.password === undefined ? {} : { password: connection.password }),
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
     connectTimeout: connection.connectTimeoutMs,
     commandTimeout: connection.commandTimeoutMs,
     // Refuse at once while disconnected, and never send a command twice: a resent SET NX
@@ -98,6 +117,8 @@ function clientOptions(connection: RedisConnection): RedisOptions {
     retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
     lazyConnect: true,
     connectionName: 'registry-token',
+    // CLIENT SETINFO is one more command an ACL would have to allow, for nothing the service needs.
+    disableClientInfo: true,
     ...(secure
       ? {
           tls: {
@@ -116,11 +137,12 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
   const { logger } = deps;
   const where = describeRedis(connection.url);
   const options = clientOptions(connection);
-  const client = new Redis(connection.url, options) as Client;
+  const target = withoutCredentials(connection.url);
+  const client = new Redis(target, options) as Client;
   client.defineCommand('rememberProof', { numberOfKeys: 2, lua: REMEMBER });
   // Pub/sub needs a connection of its own; it may queue its SUBSCRIBE until connected and
   // resubscribes by itself after a reconnect.
-  const subscriber = new Redis(connection.url, { ...options, enableOfflineQueue: true, autoResubscribe: true });
+  const subscriber = new Redis(target, { ...options, enableOfflineQueue: true, autoResubscribe: true });
   const channel = `${connection.keyPrefix}revocations`;
 
   // Said once per outage (a lost connection or a failed command), not per reconnect attempt.

@@ -13,6 +13,15 @@ import { startRedis, type RedisServer } from '../support/redis.ts';
 import { SHARE, sharedStoreContract } from './contract.ts';
 
 const PASSWORD = 'test-redis-password-1234';
+
+/** The ACL rules docs/operations.md gives, for a key prefix. */
+const ACL_RULES = (prefix: string) => [
+  `~${prefix}*`, `&${prefix}*`,
+  '+hello', '+auth', '+client|setname', '+ping', '+info', '+select', '+quit',
+  '+eval', '+evalsha',
+  '+exists', '+set', '+get', '+incr', '+pttl', '+pexpire', '+zadd', '+zcount', '+zrangebyscore', '+zremrangebyscore',
+  '+hgetall', '+hset', '+hdel', '+multi', '+exec', '+publish', '+subscribe',
+];
 const noLedger = {
   list: () => Promise.reject(new Error('not used')),
   put: () => Promise.reject(new Error('not used')),
@@ -166,6 +175,32 @@ describe('redis store', () => {
         await redis.cli('HDEL', 'test:revocations', 'license:broken');
       }
     });
+  });
+
+  it('works as an ACL user limited to the commands and keys docs/operations.md lists', async () => {
+    await redis.cli('ACL', 'SETUSER', 'registry-token', 'reset', 'on', '>acl-password-000000', ...ACL_RULES('acl:'));
+    // The user in the URL, the password in its own key (as docs/operations.md shows).
+    const { store, clock } = await open({ url: `redis://registry-token@127.0.0.1:${redis.port}` }, { password: 'acl-password-000000', keyPrefix: 'acl:' });
+    try {
+      await store.check();
+      const key = `acl-${randomUUID()}`;
+      expect(await store.replay.remember(key, clock.now + 60_000, 'c')).toBe(true);
+      expect(await store.replay.remember(key, clock.now + 60_000, 'c')).toBe(false);
+      const counter = store.counters('per-address', { maxKeys: 10 });
+      expect((await counter.incr('addr', 60_000)).current).toBe(1);
+      expect((await counter.read('addr', 60_000)).current).toBe(1);
+      const pushed: number[] = [];
+      const unwatch = store.revocations.watch!(() => pushed.push(1));
+      await store.revocations.put({ kind: 'license', value: 'acl', reason: 'r', revokedAt: new Date().toISOString() });
+      expect((await store.revocations.list()).map((r) => r.value)).toContain('acl');
+      expect(await store.revocations.delete('license', 'acl')).toBe(true);
+      await waitFor(async () => pushed.length > 0, 'a pushed change under the ACL');
+      unwatch();
+      // Outside its prefix it may do nothing.
+      await expect(redis.cli('--user', 'registry-token', '--pass', 'acl-password-000000', 'GET', 'test:anything')).rejects.toThrow(/NOPERM/);
+    } finally {
+      await store.close();
+    }
   });
 
   it('with a wrong password: not ready, and every call is 503 store_unavailable', async () => {

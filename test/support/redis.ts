@@ -123,7 +123,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       cli.stdout.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
       cli.stderr.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
       cli.once('error', reject);
-      cli.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`redis-cli ${command.join(' ')}: ${text}`))));
+      // redis-cli exits 0 on an error reply too: its text is the only sign.
+      cli.once('exit', (code) => (code === 0 && !/^(ERR|WRONGPASS|NOPERM|NOAUTH|WRONGTYPE|OOM)\b/.test(text) ? resolve(text) : reject(new Error(`redis-cli ${command.join(' ')}: ${text}`))));
     });
 
   const kill = async () => {
