@@ -254,6 +254,20 @@ describe('redis store: Redis goes away and comes back', () => {
     expect(opened.logger.entries.some((e) => e.level === 'info' && /Redis answers again/.test(e.msg ?? ''))).toBe(true);
   });
 
+  it('opened while Redis is down: the store starts anyway, refuses, and works once Redis comes up', async () => {
+    await redis.kill();
+    const late = await open(redis);
+    try {
+      expect(storeUnavailable(await refusal(late.store.replay.remember('late', late.clock.now + 60_000, 'c')))).toBe(true);
+      await expect(late.store.check()).rejects.toThrow(/does not answer/);
+      await redis.restart();
+      await waitFor(() => late.store.check().then(() => true), 'the late store to connect');
+      expect(await late.store.replay.remember(`late-${randomUUID()}`, late.clock.now + 60_000, 'c')).toBe(true);
+    } finally {
+      await late.store.close();
+    }
+  });
+
   it('frozen (accepts, never answers): the command timeout turns each call into store_unavailable', async () => {
     const { store, clock } = opened;
     await waitFor(() => store.check().then(() => true), 'the store to be connected');
