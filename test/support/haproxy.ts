@@ -25,6 +25,8 @@ export function haproxyConfig(port: number, servers: Record<string, number>): st
     '  timeout connect 1s',
     '  timeout client 30s',
     '  timeout server 30s',
+    // A check slower than this (a loaded CI machine) counts as failed; `inter` alone would be the bound.
+    '  timeout check 2s',
     // Only a connection that was never made is retried elsewhere: a request that reached a
     // replica may have had its DPoP proof remembered, and a second try would be a replay.
     '  retries 2',
@@ -37,7 +39,7 @@ export function haproxyConfig(port: number, servers: Record<string, number>): st
     '  balance roundrobin',
     '  option httpchk GET /readyz',
     '  http-check expect status 200',
-    '  default-server inter 250ms fall 2 rise 1',
+    '  default-server inter 250ms fall 3 rise 1',
     '  http-response set-header X-Served-By %s',
     ...Object.entries(servers).map(([name, serverPort]) => `  server ${name} 127.0.0.1:${serverPort} check`),
     '',
