@@ -1,13 +1,16 @@
-// The one place that composes the stages: authenticate -> authorize -> mint -> record.
-// Every decision, issued or rejected, is recorded; no token is returned before its
-// record is durable.
-import { InvalidRequestError, ServiceError, type ReasonCode } from './domain/errors.ts';
-import type { Clock, Decision, MintedToken, Principal } from './domain/types.ts';
+// The one place that composes the stages: authenticate -> authorize -> mint -> record, for
+// registry tokens (`exchange`) and registry credentials (`issueCredential`). Every decision,
+// issued or rejected, is recorded; nothing is returned before its record is durable.
+import { ForbiddenError, InvalidRequestError, ServiceError, type ReasonCode } from './domain/errors.ts';
+import type { Clock, Decision, MintedToken, Principal, RootBinding } from './domain/types.ts';
 import type { Authenticator } from './authenticate/authenticate.ts';
 import type { Credentials } from './authenticate/credentials.ts';
 import { requireScopes } from './authenticate/scopes.ts';
 import type { Authorizer } from './authorize/decide.ts';
+import { normaliseNarrowing } from './authorize/narrowing.ts';
 import { parseScopes } from './authorize/scope.ts';
+import { CREDENTIAL_AUDIENCE } from './credentials/format.ts';
+import type { CredentialIssuer, IssuedCredential } from './credentials/issue.ts';
 import type { ClientLimiter } from './limits/client-limiter.ts';
 import { newTokenId, type Minter } from './mint/mint.ts';
 import type { IssuanceRecord, Ledger } from './record/ledger.ts';
@@ -33,9 +36,29 @@ export interface TokenGrant {
   readonly principal: Principal;
 }
 
+/** `POST /credentials`: the caller's OpTok and what it asks for. */
+export interface CredentialRequest {
+  readonly credentials: Credentials;
+  /** Narrowing values, each possibly several space-separated scopes with plan patterns. */
+  readonly scopes: readonly string[];
+  /** Seconds; undefined: credentials.defaultLifetimeSeconds. */
+  readonly expiresIn: number | undefined;
+  readonly name: string | undefined;
+  readonly context: RequestContext;
+}
+
+export interface CredentialGrant {
+  readonly credential: IssuedCredential;
+  /** Normalised, space-joined; '' for no narrowing. */
+  readonly narrowing: string;
+  readonly name: string | undefined;
+  readonly principal: Principal;
+}
+
 /** Told once per decision: the seam for the decision log line and the metrics. */
 export interface DecisionEvent {
   readonly outcome: 'issued' | 'rejected';
+  readonly operation: 'token' | 'credential';
   readonly reason: ReasonCode | undefined;
   readonly record: IssuanceRecord;
   readonly durationSeconds: number;
@@ -52,6 +75,8 @@ export interface PipelineOptions {
   adminScope: string;
   allowedServices: readonly string[];
   clock: Clock;
+  /** Registry credentials (`credentials.enabled`); `requiredScope` is what an OpTok needs to get one. */
+  credentials?: { issuer: CredentialIssuer; requiredScope: string } | undefined;
   /** Per-client rate limit, asked once the caller is authenticated (`rateLimits.perClient`). */
   clientLimiter?: ClientLimiter;
   onDecision?: (event: DecisionEvent) => void;
@@ -59,7 +84,9 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   exchange(request: TokenRequest): Promise<TokenGrant>;
-  /** Authenticates an operator for the admin API (same sender checks, admin scope). */
+  /** Issues a registry credential to an OpTok (never to a credential). */
+  issueCredential(request: CredentialRequest): Promise<CredentialGrant>;
+  /** Authenticates an operator for the admin API (same sender checks, admin scope; OpToks only). */
   authenticateAdmin(credentials: Credentials): Promise<Principal>;
 }
 
@@ -74,40 +101,105 @@ function single(values: readonly string[], name: string, required: boolean): str
   return value;
 }
 
+/** The fields every record of a request starts with, from what the caller sent. */
+function requestFields(context: RequestContext, scopes: readonly string[], service: string | undefined) {
+  return {
+    requestedScopes: scopes.slice(0, 64).map((s) => s.slice(0, 512)),
+    service: service?.slice(0, 255),
+    remoteAddress: context.remoteAddress,
+    userAgent: context.userAgent?.slice(0, 256),
+    requestId: context.requestId,
+  };
+}
+
+/** What is known of the caller, for its record. */
+function principalFields(principal: Principal | undefined) {
+  return {
+    subject: principal?.subject,
+    tenant: principal?.tenant,
+    license: principal?.license,
+    binding: principal?.binding,
+    opTokenId: principal?.tokenId,
+    username: principal?.username?.slice(0, 255),
+  };
+}
+
+/**
+ * Where a password-presented caller is refused (getting a credential, the admin API); answers
+ * how the OpTok is bound.
+ */
+function requireOpTok(principal: Principal, what: string): RootBinding['method'] {
+  const method = principal.binding.method;
+  if (principal.scheme !== 'Basic' && method !== 'credential') return method;
+  const presented = principal.binding.method === 'credential' ? 'a registry credential' : 'a password';
+  throw new ForbiddenError('credential_not_accepted', `${what} needs an access token from the Authority (DPoP or mutual TLS), not ${presented}`, { scheme: 'Basic' });
+}
+
 export function createPipeline(options: PipelineOptions): Pipeline {
   const { authenticator, authorizer, minter, ledger, clock } = options;
   const allowed = new Set(options.allowedServices);
+  const credentialScopes = options.credentials === undefined ? [] : [...new Set([...options.requiredScopes, options.credentials.requiredScope])];
+
+  /**
+   * Runs one decision: `run` returns the result and its issued record; a throw becomes a
+   * rejected record (`describe` says what was known by then). Both are told to onDecision.
+   */
+  async function decided<T>(
+    operation: 'token' | 'credential',
+    run: () => Promise<{ result: T; record: IssuanceRecord }>,
+    describe: () => Omit<IssuanceRecord, 'jti' | 'outcome' | 'issuedAt'>,
+  ): Promise<T> {
+    const started = performance.now();
+    let ledgerSeconds: number | undefined;
+    const elapsed = () => (performance.now() - started) / 1000;
+    try {
+      const { result, record } = await run();
+      const writeStarted = performance.now();
+      await ledger.append(record);
+      ledgerSeconds = (performance.now() - writeStarted) / 1000;
+      options.onDecision?.({ outcome: 'issued', operation, reason: undefined, record, durationSeconds: elapsed(), ledgerSeconds, error: undefined });
+      return result;
+    } catch (error) {
+      const reason: ReasonCode = error instanceof ServiceError ? error.reason : 'server_error';
+      const record: IssuanceRecord = {
+        jti: newTokenId(),
+        outcome: 'rejected',
+        ...(operation === 'credential' ? { operation } : {}),
+        reason,
+        issuedAt: clock().toISOString(),
+        ...describe(),
+        granted: [],
+      };
+      // A store that could not take the issuance will not take its rejection either.
+      if (reason !== 'ledger_unavailable') {
+        try {
+          await ledger.append(record);
+        } catch {
+          // The caller's answer is the original error; the failed write shows in readiness and logs.
+        }
+      }
+      options.onDecision?.({ outcome: 'rejected', operation, reason, record, durationSeconds: elapsed(), ledgerSeconds, error });
+      throw error;
+    }
+  }
 
   return {
     async exchange(request) {
-      const started = performance.now();
       let principal: Principal | undefined;
       let decision: Decision | undefined;
-      let ledgerSeconds: number | undefined;
-      const base = {
-        requestedScopes: request.scopes.slice(0, 64).map((s) => s.slice(0, 512)),
-        service: request.service[0]?.slice(0, 255),
-        remoteAddress: request.context.remoteAddress,
-        userAgent: request.context.userAgent?.slice(0, 256),
-        requestId: request.context.requestId,
-      };
+      const base = requestFields(request.context, request.scopes, request.service[0]);
       const describe = (): Omit<IssuanceRecord, 'jti' | 'outcome' | 'issuedAt'> => ({
         ...base,
-        subject: principal?.subject,
+        ...principalFields(principal),
         clientId: principal?.clientId ?? request.clientId[0]?.slice(0, 255),
-        tenant: principal?.tenant,
         plan: decision?.plan ?? principal?.plan,
-        license: principal?.license,
-        binding: principal?.binding,
-        opTokenId: principal?.tokenId,
         granted: decision?.access ?? [],
       });
-      const elapsed = () => (performance.now() - started) / 1000;
-
-      try {
+      return decided('token', async () => {
         const service = single(request.service, 'service', true)!;
         single(request.clientId, 'client_id', false);
-        if (allowed.size > 0 && !allowed.has(service)) {
+        // A token for this audience would be a registry token that reads like a credential.
+        if ((allowed.size > 0 && !allowed.has(service)) || service === CREDENTIAL_AUDIENCE) {
           throw new InvalidRequestError('service_not_allowed', `service "${service}" is not served by this token service`);
         }
         const scopes = parseScopes(request.scopes);
@@ -123,36 +215,59 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           expiresAt: minted.expiresAt.toISOString(),
           ...describe(),
         };
-        const writeStarted = performance.now();
-        await ledger.append(record);
-        ledgerSeconds = (performance.now() - writeStarted) / 1000;
-        options.onDecision?.({ outcome: 'issued', reason: undefined, record, durationSeconds: elapsed(), ledgerSeconds, error: undefined });
-        return { minted, decision, principal };
-      } catch (error) {
-        const reason: ReasonCode = error instanceof ServiceError ? error.reason : 'server_error';
+        return { result: { minted, decision, principal }, record };
+      }, describe);
+    },
+
+    async issueCredential(request) {
+      let principal: Principal | undefined;
+      let plan: string | undefined;
+      const base = requestFields(request.context, request.scopes, undefined);
+      const describe = (): Omit<IssuanceRecord, 'jti' | 'outcome' | 'issuedAt'> => ({
+        ...base,
+        operation: 'credential',
+        ...principalFields(principal),
+        clientId: principal?.clientId,
+        plan: plan ?? principal?.plan,
+        credentialName: request.name,
+        granted: [],
+      });
+      return decided('credential', async () => {
+        const credentials = options.credentials;
+        if (credentials === undefined) throw new InvalidRequestError('invalid_request', 'registry credentials are not enabled on this token service (credentials.enabled)');
+        const narrowing = normaliseNarrowing(request.scopes);
+        principal = await authenticator.authenticate(request.credentials);
+        const root = requireOpTok(principal, 'a registry credential');
+        await options.clientLimiter?.admit(principal);
+        requireScopes(principal, credentialScopes);
+        authorizer.assertNotRevoked(principal);
+        plan = authorizer.planFor(principal);
+        const credential = await credentials.issuer.issue(
+          {
+            subject: principal.subject,
+            clientId: principal.clientId,
+            tenant: principal.tenant,
+            plan: principal.plan,
+            license: principal.license,
+            root,
+            opScopes: options.requiredScopes.filter((scope) => principal!.scopes.has(scope)),
+          },
+          { narrowing, lifetimeSeconds: request.expiresIn, name: request.name },
+        );
         const record: IssuanceRecord = {
-          jti: newTokenId(),
-          outcome: 'rejected',
-          reason,
-          issuedAt: clock().toISOString(),
+          jti: credential.id,
+          outcome: 'issued',
+          issuedAt: credential.issuedAt.toISOString(),
+          expiresAt: credential.expiresAt.toISOString(),
           ...describe(),
-          granted: [],
         };
-        // A store that could not take the issuance will not take its rejection either.
-        if (reason !== 'ledger_unavailable') {
-          try {
-            await ledger.append(record);
-          } catch {
-            // The caller's answer is the original error; the failed write shows in readiness and logs.
-          }
-        }
-        options.onDecision?.({ outcome: 'rejected', reason, record, durationSeconds: elapsed(), ledgerSeconds, error });
-        throw error;
-      }
+        return { result: { credential, narrowing, name: request.name, principal }, record };
+      }, describe);
     },
 
     async authenticateAdmin(credentials) {
       const principal = await authenticator.authenticate(credentials);
+      requireOpTok(principal, 'the admin API');
       requireScopes(principal, [options.adminScope]);
       // A revoked (leaked) operator client must not be able to lift its own revocation.
       authorizer.assertNotRevoked(principal);

@@ -14,9 +14,13 @@ import { createNonceSource } from './authenticate/dpop-nonce.ts';
 import { createAuthorizer, type Authorizer } from './authorize/decide.ts';
 import { compilePlans } from './authorize/plans.ts';
 import { RevocationSet } from './authorize/revocations.ts';
+import { CREDENTIAL_TYPE } from './credentials/format.ts';
+import { createCredentialIssuer } from './credentials/issue.ts';
+import { createCredentialVerifier } from './credentials/verify.ts';
 import { publicJwks } from './mint/jwks.ts';
 import { createMinter } from './mint/mint.ts';
-import { loadSigningKey } from './mint/signing-key.ts';
+import { createSigner } from './mint/signer.ts';
+import { loadSigningKey, SIGNING_ALGORITHMS } from './mint/signing-key.ts';
 import { createRateLimits } from './limits/rate-limits.ts';
 import { createPipeline, type DecisionEvent, type Pipeline } from './pipeline.ts';
 import { createLedger } from './record/index.ts';
@@ -149,7 +153,29 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     nonces,
     now: () => clock().getTime(),
   });
-  const authenticator = createAuthenticator({ accessTokens, dpop, claims: authority.claims, senderConstraint: authority.senderConstraint });
+  // Credentials are signed with the registry tokens' key and checked against the same published
+  // keys, so a replica verifies any other's and a key rotation carries them along.
+  const credentialsConfig = config.credentials;
+  const credentialVerifier = credentialsConfig.enabled
+    ? createCredentialVerifier({
+        issuer: config.signing.issuer,
+        publishedKeys: () => jwks,
+        algorithms: SIGNING_ALGORITHMS,
+        clockToleranceSeconds: authority.clockToleranceSeconds,
+        clock,
+      })
+    : undefined;
+  const credentialIssuer = credentialsConfig.enabled
+    ? createCredentialIssuer({ sign: createSigner(signingKey, { typ: CREDENTIAL_TYPE, x5c: false }), issuer: config.signing.issuer, lifetimes: credentialsConfig, clock })
+    : undefined;
+  const authenticator = createAuthenticator({
+    accessTokens,
+    dpop,
+    claims: authority.claims,
+    senderConstraint: authority.senderConstraint,
+    authorityIssuer: authority.issuer,
+    credentials: credentialVerifier,
+  });
 
   // One revocation model: the set the authorizer consults also knows how fresh its runtime part is.
   const revocations = new RevocationSet(config.revokedLicenses, {
@@ -183,9 +209,10 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       service: record.service === undefined ? 'none' : knownService ? record.service : 'other',
       plan: record.plan !== undefined && planNames.has(record.plan) ? record.plan : 'none',
     };
-    if (event.outcome === 'issued') metrics.issued(labels);
+    if (event.operation === 'credential') metrics.credential({ outcome: event.outcome, plan: labels.plan, reason: event.reason ?? 'none' });
+    else if (event.outcome === 'issued') metrics.issued(labels);
     else metrics.rejected({ ...labels, reason: event.reason ?? 'server_error' });
-    metrics.tokenDuration(event.durationSeconds, { outcome: event.outcome });
+    if (event.operation === 'token') metrics.tokenDuration(event.durationSeconds, { outcome: event.outcome });
     if (event.ledgerSeconds !== undefined) metrics.ledgerWrite(event.ledgerSeconds);
     // The one decision line: ids and outcome, never a token, proof or header.
     const line = {
@@ -200,10 +227,13 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       outcome: event.outcome,
       reason: event.reason,
       jti: record.jti,
+      ...(record.binding?.method === 'credential' ? { credential: record.binding.id } : {}),
+      ...(record.operation === undefined ? {} : { operation: record.operation }),
       durationMs: Math.round(event.durationSeconds * 1000 * 100) / 100,
     };
-    if (event.reason === 'server_error') logger.error({ ...line, err: event.error }, 'token exchange failed');
-    else decisions.info(line, event.outcome === 'issued' ? 'token issued' : 'token refused');
+    const what = event.operation === 'credential' ? 'credential' : 'token';
+    if (event.reason === 'server_error') logger.error({ ...line, err: event.error }, what === 'token' ? 'token exchange failed' : 'credential issuance failed');
+    else decisions.info(line, `${what} ${event.outcome === 'issued' ? 'issued' : 'refused'}`);
   };
 
   const rateLimits = config.rateLimits.enabled
@@ -217,6 +247,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     requiredScopes: authority.requiredScopes,
     adminScope: config.admin.requiredScope,
     allowedServices: config.registry.allowedServices,
+    credentials: credentialIssuer === undefined ? undefined : { issuer: credentialIssuer, requiredScope: credentialsConfig.requiredScope },
     clock,
     ...(rateLimits === undefined ? {} : { clientLimiter: rateLimits.clients }),
     onDecision,
@@ -242,6 +273,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       mtlsOffered: config.server.tls !== undefined || config.server.clientCertificateHeader !== undefined,
     },
     rateLimits,
+    credentialsEnabled: credentialsConfig.enabled,
     trustedProxies: config.server.trustedProxies,
     nonces,
     requestTimeoutSeconds: config.server.requestTimeoutSeconds,

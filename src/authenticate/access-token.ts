@@ -11,6 +11,7 @@ import {
 import { AuthenticationError, ConfigError, ServiceError, type Scheme } from '../domain/errors.ts';
 import { authorityKeyLoader } from './authority-keys.ts';
 import { createKeySetCache, type KeySetCache } from './jwks-cache.ts';
+import { VerifiedTokenCache } from './verified-tokens.ts';
 
 export interface AccessTokenOptions {
   issuer: string;
@@ -29,7 +30,9 @@ export interface AccessTokenOptions {
   onFetch?: (outcome: 'success' | 'failure', reason?: string) => void;
   /** Timeout of one discovery or JWKS request. */
   fetchTimeoutMs?: number;
-  /** The clock of the key cache (epoch ms). */
+  /** Bound of the verified-OpTok cache in (approximate) bytes; 0 verifies every use in full. */
+  accessTokenCacheBytes?: number | undefined;
+  /** The clock of the key cache and the verified-OpTok cache (epoch ms). */
   now?: () => number;
 }
 
@@ -37,6 +40,8 @@ export interface AccessTokenVerifier {
   verify(token: string, scheme: Scheme): Promise<JWTPayload>;
   /** True once signing keys of the Authority are loaded (readiness). */
   ready(): Promise<boolean>;
+  /** Approximate bytes held by the verified-OpTok cache. */
+  cacheBytes(): number;
 }
 
 function invalid(message: string, scheme: Scheme, cause?: unknown): AuthenticationError {
@@ -66,7 +71,7 @@ function translate(error: unknown, scheme: Scheme): Error {
 function staticKeys(path: string): KeySetCache {
   try {
     const getKey = createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8')));
-    return { getKey, ready: async () => true };
+    return { getKey, version: () => 0, ready: async () => true };
   } catch (error) {
     throw new ConfigError([`authority.jwksPath: cannot load a JWKS from ${path} (${(error as Error).message.split('\n')[0]})`]);
   }
@@ -94,6 +99,9 @@ export function createAccessTokenVerifier(options: AccessTokenOptions): AccessTo
           now: options.now,
         });
 
+  const now = options.now ?? Date.now;
+  const verified = (options.accessTokenCacheBytes ?? 0) > 0 ? new VerifiedTokenCache(options.accessTokenCacheBytes!, now) : undefined;
+
   const verifyOptions = {
     issuer: options.issuer,
     audience: [...options.audiences],
@@ -112,13 +120,23 @@ export function createAccessTokenVerifier(options: AccessTokenOptions): AccessTo
 
   return {
     async verify(token, scheme) {
+      const cacheKey = verified === undefined ? undefined : VerifiedTokenCache.keyOf(token);
+      const keysVersion = verified === undefined ? undefined : keys.version();
+      if (cacheKey !== undefined) {
+        const payload = verified!.get(cacheKey, keysVersion);
+        if (payload !== undefined) return payload;
+      }
       try {
         // The typ and the keys are checked inside jwtVerify, after the token parsed and its alg
         // was allowed, so a malformed or alg:none token is refused as such even while the
         // Authority is away, and a token of the wrong type costs no key fetch.
+        let usedVersion: number | undefined;
         const resolveKey: JWTVerifyGetKey = async (header, jws) => {
           checkType(header.typ, scheme);
-          return keys.getKey(header, jws);
+          const key = await keys.getKey(header, jws);
+          // The set this token is checked against; undefined while stale keys serve (then it is not cached).
+          usedVersion = keys.version();
+          return key;
         };
         const { payload } = await jwtVerify(token, resolveKey, verifyOptions);
         // jose checks iat's type but not its date unless a maximum age is set; a token "issued"
@@ -126,11 +144,13 @@ export function createAccessTokenVerifier(options: AccessTokenOptions): AccessTo
         if (typeof payload.iat === 'number' && payload.iat * 1000 > Date.now() + options.clockToleranceSeconds * 1000) {
           throw invalid('the access token was issued in the future (iat); check the Authority clock', scheme);
         }
+        if (cacheKey !== undefined && usedVersion !== undefined) verified!.set(cacheKey, token, payload, usedVersion);
         return payload;
       } catch (error) {
         throw translate(error, scheme);
       }
     },
     ready: () => keys.ready(),
+    cacheBytes: () => verified?.bytes ?? 0,
   };
 }

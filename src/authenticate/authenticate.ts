@@ -1,13 +1,16 @@
-// The authenticate stage: credentials in, Principal out. Checks run in a fixed order:
+// The authenticate stage: credentials in, Principal out. A password (Basic, or a form's
+// refresh_token / password) goes to password.ts; an OpTok's checks run in a fixed order:
 // header shape, OpTok signature, the types of the claims we read, DPoP proof and sender
 // binding, then replay: a proof's jti is remembered only once every other check passed.
 import { AuthenticationError, InvalidRequestError, type Scheme } from '../domain/errors.ts';
 import type { Principal, SenderBinding } from '../domain/types.ts';
+import type { CredentialVerifier } from '../credentials/verify.ts';
 import type { AccessTokenVerifier } from './access-token.ts';
 import { createClaimReader, type ClaimNames, type OpTokClaims } from './claims.ts';
 import type { Credentials } from './credentials.ts';
 import type { DpopVerifier } from './dpop.ts';
 import { certificateThumbprint } from './mtls.ts';
+import { createPasswordAuthenticator, presentedPassword } from './password.ts';
 import { tokenScopes } from './scopes.ts';
 
 export type { ClaimNames } from './claims.ts';
@@ -23,13 +26,24 @@ export function createAuthenticator(options: {
   dpop: DpopVerifier;
   claims: ClaimNames;
   senderConstraint: 'required' | 'optional';
+  /** `authority.issuer`: an OpTok presented as a password is recognised by it. */
+  authorityIssuer: string;
+  /** Absent when `credentials.enabled` is false. */
+  credentials?: CredentialVerifier | undefined;
 }): Authenticator {
   const { accessTokens, dpop } = options;
   const readClaims = createClaimReader(options.claims);
+  const byPassword = createPasswordAuthenticator({
+    accessTokens,
+    readClaims,
+    credentials: options.credentials,
+    senderConstraint: options.senderConstraint,
+    authorityIssuer: options.authorityIssuer,
+  });
 
   function parseAuthorization(credentials: Credentials): { scheme: Scheme; token: string } {
     if (credentials.authorization.length === 0) {
-      throw new AuthenticationError('invalid_token', 'no access token: send "Authorization: DPoP <token>" with a DPoP proof, or a Bearer token over mutual TLS', { scheme: 'DPoP', credentialsMissing: true });
+      throw new AuthenticationError('invalid_token', 'no credentials: send "Authorization: DPoP <token>" with a DPoP proof, or a Bearer token over mutual TLS; Docker clients log in with a registry credential (registry-token login)', { scheme: 'DPoP', credentialsMissing: true });
     }
     if (credentials.authorization.length > 1) {
       throw new InvalidRequestError('invalid_request', 'more than one Authorization header');
@@ -37,10 +51,6 @@ export function createAuthenticator(options: {
     const header = credentials.authorization[0]!;
     const match = CREDENTIAL.exec(header.trim());
     if (match === null) {
-      const scheme = header.trim().split(' ')[0] ?? '';
-      if (/^basic$/i.test(scheme)) {
-        throw new AuthenticationError('invalid_token', 'Basic credentials are not accepted: present an access token from the Authority (DPoP or mutual TLS)', { scheme: 'DPoP' });
-      }
       throw new AuthenticationError('invalid_token', 'the Authorization header must be "DPoP <token>" or "Bearer <token>"', { scheme: 'DPoP' });
     }
     return { scheme: match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', token: match[2]! };
@@ -83,6 +93,8 @@ export function createAuthenticator(options: {
 
   return {
     async authenticate(credentials) {
+      const password = presentedPassword(credentials);
+      if (password !== undefined) return byPassword(password);
       const { scheme, token } = parseAuthorization(credentials);
       const payload = await accessTokens.verify(token, scheme);
       const claims = readClaims(payload, scheme);

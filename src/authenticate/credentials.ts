@@ -11,4 +11,15 @@ export interface Credentials {
   readonly url: string;
   /** DER of the client certificate: the TLS peer's, or one passed by a trusted proxy. */
   readonly clientCertificate: Buffer | undefined;
+  /**
+   * A registry credential from an OAuth form body (`POST /token`): the `refresh_token` of that
+   * grant, or the `password` (with its `username`). A Basic header stays in `authorization`.
+   */
+  readonly formCredential?: FormCredential | undefined;
+}
+
+export interface FormCredential {
+  readonly grant: 'refresh_token' | 'password';
+  readonly secret: string;
+  readonly username: string | undefined;
 }

@@ -1,7 +1,8 @@
 // DPoP proof checks of RFC 9449 section 4.3, as a resource server (section 7.1).
-// jose verifies the JWS with the embedded public key; the claim checks are ours.
+// jose parses the header and payload; the signature is checked with the embedded public key on
+// the calling thread (jws-signature.ts); the claim checks are ours.
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { decodeJwt, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose';
 import { AuthenticationError, TooManyRequestsError, UnavailableError } from '../domain/errors.ts';
 import { ProofKeyCache, type ProofKey } from './proof-key-cache.ts';
 import { ReplayShareExceededError, type ReplayCache } from './replay-cache.ts';
@@ -83,19 +84,30 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
     if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw bad('the DPoP proof header carries no jwk');
     if ('d' in jwk || 'k' in jwk) throw bad('the DPoP proof jwk must be a public key');
 
+    // No extension is understood, so none may be critical (RFC 7515 section 4.1.11); b64 only exists with crit.
+    if ('crit' in header || 'b64' in header) throw bad('the DPoP proof uses header parameters this service does not support (crit, b64)');
+    const [encodedHeader, encodedPayload, signature, extra] = proof.split('.');
+    if (extra !== undefined || encodedPayload === undefined || signature === undefined) throw bad('the DPoP proof is not a JWT');
+
     let key: ProofKey;
     try {
-      key = await keys.get(proof.slice(0, proof.indexOf('.')), jwk as JWK, header.alg);
+      key = await keys.get(encodedHeader!, jwk as JWK, header.alg);
     } catch (error) {
       throw bad('the DPoP proof jwk is not a valid public key for its alg', error);
     }
-    let payload: Record<string, unknown>;
+    let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(proof, key.key, { typ: 'dpop+jwt', algorithms }));
+      payload = decodeJwt(proof);
     } catch (error) {
-      if (error instanceof joseErrors.JWSSignatureVerificationFailed) throw bad('the DPoP proof signature is invalid', error);
       throw bad('the DPoP proof cannot be verified', error);
     }
+    let valid: boolean;
+    try {
+      valid = key.key.verify(`${encodedHeader}.${encodedPayload}`, signature);
+    } catch (error) {
+      throw bad('the DPoP proof signature is invalid', error);
+    }
+    if (!valid) throw bad('the DPoP proof signature is invalid');
     if (payload.htm !== method) throw bad(`the DPoP proof htm must be "${method}"`);
     const htu = typeof payload.htu === 'string' ? normaliseHtu(payload.htu) : undefined;
     if (htu === undefined || htu !== normaliseHtu(url)) throw bad(`the DPoP proof htu must be "${normaliseHtu(url)}"`);
@@ -106,6 +118,9 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
     const age = now() - payload.iat * 1000;
     if (age > options.maxAgeSeconds * 1000 + options.clockToleranceSeconds * 1000) throw bad('the DPoP proof is too old (iat); make a fresh proof for every request');
     if (age < -options.clockToleranceSeconds * 1000) throw bad('the DPoP proof iat is in the future; check the client clock');
+    // Not required of a proof, but a proof that says it has expired or is not valid yet is refused (as jose did).
+    if (payload.exp !== undefined && (typeof payload.exp !== 'number' || payload.exp * 1000 <= now() - options.clockToleranceSeconds * 1000)) throw bad('the DPoP proof has expired (exp)');
+    if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf * 1000 > now() + options.clockToleranceSeconds * 1000)) throw bad('the DPoP proof is not valid yet (nbf)');
     if (payload.ath !== sha256(accessToken)) throw bad('the DPoP proof ath does not match the access token');
     if (options.nonces !== undefined && !options.nonces.isValid(payload.nonce)) {
       throw new AuthenticationError('use_dpop_nonce', 'a DPoP nonce is required: retry with the nonce from the DPoP-Nonce header', {

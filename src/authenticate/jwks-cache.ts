@@ -24,6 +24,12 @@ export interface KeySetCacheOptions {
 
 export interface KeySetCache {
   getKey: JWTVerifyGetKey;
+  /**
+   * Which key set is in use, as a number that changes whenever the set's content does; undefined
+   * when the cached keys are past their fresh life (a caller must go through getKey, which
+   * refreshes or serves stale-if-error) or there are none. Starts a refresh ahead, like getKey.
+   */
+  version(): number | undefined;
   /** True when keys can be served; fetches (within the cool-down rules) when there are none. */
   ready(): Promise<boolean>;
 }
@@ -32,7 +38,7 @@ const REFRESH_AHEAD = 0.8;
 
 export function createKeySetCache(options: KeySetCacheOptions): KeySetCache {
   const now = options.now ?? Date.now;
-  let current: { getKey: JWTVerifyGetKey; fetchedAt: number } | undefined;
+  let current: { getKey: JWTVerifyGetKey; fetchedAt: number; text: string; version: number } | undefined;
   let lastAttemptAt: number | undefined;
   let lastError: KeyFetchError | undefined;
   let inFlight: Promise<void> | undefined;
@@ -48,7 +54,9 @@ export function createKeySetCache(options: KeySetCacheOptions): KeySetCache {
       .then(options.load)
       .then(
         (jwks) => {
-          current = { getKey: createLocalJWKSet(jwks), fetchedAt: now() };
+          const text = JSON.stringify(jwks);
+          const version = current === undefined ? 1 : current.text === text ? current.version : current.version + 1;
+          current = { getKey: createLocalJWKSet(jwks), fetchedAt: now(), text, version };
           lastError = undefined;
         },
         (error: unknown) => {
@@ -95,6 +103,11 @@ export function createKeySetCache(options: KeySetCacheOptions): KeySetCache {
         if (!usable()) throw unavailable();
         return current!.getKey(header, token);
       }
+    },
+    version() {
+      if (age() >= options.cacheMs) return undefined;
+      if (age() >= options.cacheMs * REFRESH_AHEAD && mayAttempt()) void refresh();
+      return current!.version;
     },
     async ready() {
       if (!usable()) await fetchNowIfAllowed();

@@ -5,10 +5,12 @@
 // Bounded by bytes, not entries: a header can be a few KB (any field, a large RSA key), and
 // 10,000 entries of the largest header the HTTP layer lets through pinned ~150 MB. The size of
 // an entry is its header's length plus a fixed allowance for the imported key and thumbprint.
-import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+import type { JsonWebKey } from 'node:crypto';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { importSignatureKey, type SignatureKey } from './jws-signature.ts';
 
 export interface ProofKey {
-  readonly key: Awaited<ReturnType<typeof importJWK>>;
+  readonly key: SignatureKey;
   readonly thumbprint: string;
 }
 
@@ -37,7 +39,9 @@ export class ProofKeyCache {
       this.#entries.set(encodedHeader, cached);
       return cached;
     }
-    const loading = Promise.all([importJWK(jwk, alg), calculateJwkThumbprint(jwk, 'sha256')]).then(([key, thumbprint]) => ({ key, thumbprint }));
+    const loading = Promise.resolve()
+      .then(() => importSignatureKey(jwk as JsonWebKey, alg))
+      .then(async (key) => ({ key, thumbprint: await calculateJwkThumbprint(jwk, 'sha256') }));
     const size = encodedHeader.length + ENTRY_OVERHEAD_BYTES;
     if (size > this.#maxBytes) return loading;
     loading.catch(() => {

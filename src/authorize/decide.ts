@@ -1,8 +1,9 @@
 // The authorize stage: plan, licence and subject checks, then the granted subset per scope.
 // Habit from docker_auth: a denial of a scope is a value (fewer or no actions); we throw only
 // for a caller who may have nothing at all (no plan, revoked, or an empty grant overall).
-import { ForbiddenError } from '../domain/errors.ts';
-import type { AccessEntry, Decision, Principal, ResourceScope } from '../domain/types.ts';
+import { AuthenticationError, ForbiddenError } from '../domain/errors.ts';
+import type { AccessEntry, Decision, Principal, ResourceScope, SenderBinding } from '../domain/types.ts';
+import { compileNarrowing } from './narrowing.ts';
 import { formatScope } from './scope.ts';
 import { allowedActions, type PlanCatalogue } from './plans.ts';
 import type { RevocationView } from './revocations.ts';
@@ -12,12 +13,22 @@ export interface Authorizer {
   /** The plan a principal would be judged under (throws as `decide` would). */
   planFor(principal: Pick<Principal, 'plan' | 'scheme'>): string;
   /**
-   * Throws when the subject or the licence is revoked, or when the revocations cannot be trusted
-   * (UnavailableError `revocations_unavailable`); admin calls are held to it too.
+   * Throws when the subject, the licence or the registry credential is revoked, or when the
+   * revocations cannot be trusted (UnavailableError `revocations_unavailable`); admin calls are
+   * held to it too.
    */
-  assertNotRevoked(principal: Pick<Principal, 'subject' | 'license' | 'scheme'>): void;
+  assertNotRevoked(principal: RevocationSubject): void;
   /** Swapped whole on reload: a request sees either the old or the new catalogue. */
   replaceCatalogue(catalogue: PlanCatalogue): void;
+}
+
+type RevocationSubject = Pick<Principal, 'subject' | 'license' | 'scheme'> & { readonly binding?: SenderBinding };
+
+/** What both allow; `*` allows everything the other does. */
+function intersect(plan: ReadonlySet<string>, narrowing: ReadonlySet<string>): Set<string> {
+  if (plan.has('*')) return new Set(narrowing);
+  if (narrowing.has('*')) return new Set(plan);
+  return new Set([...plan].filter((action) => narrowing.has(action)));
 }
 
 /** `*` requested means "everything": grant `*` when the plan allows it, else every action the plan allows. */
@@ -46,8 +57,11 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
     return plan;
   }
 
-  function assertNotRevoked(principal: Pick<Principal, 'subject' | 'license' | 'scheme'>): void {
+  function assertNotRevoked(principal: RevocationSubject): void {
     revocations.assertCurrent();
+    if (principal.binding?.method === 'credential' && revocations.isCredentialRevoked(principal.binding.id)) {
+      throw new AuthenticationError('credential_revoked', `the registry credential ${principal.binding.id} has been revoked; run "registry-token login" to get a new one`, { scheme: principal.scheme });
+    }
     if (revocations.isSubjectRevoked(principal.subject)) {
       throw new ForbiddenError('subject_revoked', 'access for this client has been revoked', { scheme: principal.scheme });
     }
@@ -66,6 +80,7 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
       assertNotRevoked(principal);
       const plan = planFor(principal);
       const rules = catalogue.plans.get(plan) ?? [];
+      const narrowing = principal.narrowing === undefined ? undefined : compileNarrowing(principal.narrowing);
       // Merge repeated scopes for one resource (cross-repository mounts repeat names).
       const merged = new Map<string, { type: string; name: string; actions: Set<string> }>();
       for (const scope of scopes) {
@@ -78,6 +93,11 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
       const reasons: Decision['reasons'][number][] = [];
       for (const { type, name, actions } of merged.values()) {
         const allowed = allowedActions(rules, type, name, principal);
+        if (narrowing !== undefined) {
+          const narrowed = allowedActions(narrowing, type, name, principal);
+          allowed.actions = intersect(allowed.actions, narrowed.actions);
+          allowed.labels.push(...narrowed.labels);
+        }
         const granted = grant([...actions], allowed.actions);
         reasons.push({
           scope: formatScope({ type, class: undefined, name, actions: [...actions] }),
@@ -87,7 +107,8 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
         if (granted.length > 0) access.push({ type, name, actions: granted });
       }
       if (merged.size > 0 && access.length === 0) {
-        throw new ForbiddenError('plan_denied', `plan "${plan}" grants none of the requested access`, { scheme: principal.scheme });
+        const what = narrowing === undefined ? `plan "${plan}"` : `plan "${plan}" together with the registry credential's narrowing`;
+        throw new ForbiddenError('plan_denied', `${what} grants none of the requested access`, { scheme: principal.scheme });
       }
       return { plan, access, reasons };
     },

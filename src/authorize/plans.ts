@@ -21,23 +21,28 @@ export interface PlanCatalogue {
   readonly defaultPlan: string | undefined;
 }
 
+/**
+ * One plan's rules (or a credential's narrowing), each labelled `NAME[index] type:pattern`;
+ * a bad pattern is a TypeError naming `where[index]`.
+ */
+export function compileRules(name: string, rules: readonly PlanRule[], where = name): CompiledRule[] {
+  return rules.map((rule, index) => {
+    const type = rule.registry !== undefined ? 'registry' : 'repository';
+    const source = rule.registry ?? rule.repository ?? '';
+    let pattern: CompiledPattern;
+    try {
+      pattern = compilePattern(source);
+    } catch (error) {
+      throw new TypeError(`${where}[${index}].repository: ${(error as Error).message}`);
+    }
+    return { label: `${name}[${index}] ${type}:${source}`, type, pattern, actions: new Set(rule.actions) };
+  });
+}
+
 export function compilePlans(plans: Readonly<Record<string, readonly PlanRule[]>>, defaultPlan: string | undefined): PlanCatalogue {
   const compiled = new Map<string, CompiledRule[]>();
   for (const [plan, rules] of Object.entries(plans)) {
-    compiled.set(
-      plan,
-      rules.map((rule, index) => {
-        const type = rule.registry !== undefined ? 'registry' : 'repository';
-        const source = rule.registry ?? rule.repository ?? '';
-        let pattern: CompiledPattern;
-        try {
-          pattern = compilePattern(source);
-        } catch (error) {
-          throw new TypeError(`plans.${plan}[${index}].repository: ${(error as Error).message}`);
-        }
-        return { label: `${plan}[${index}] ${type}:${source}`, type, pattern, actions: new Set(rule.actions) };
-      }),
-    );
+    compiled.set(plan, compileRules(plan, rules, `plans.${plan}`));
   }
   return { plans: compiled, defaultPlan };
 }

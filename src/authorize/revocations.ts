@@ -5,6 +5,8 @@ import { UnavailableError } from '../domain/errors.ts';
 export interface RevocationView {
   isLicenseRevoked(license: string): boolean;
   isSubjectRevoked(subject: string): boolean;
+  /** A registry credential, by its id (`rtc_...`). */
+  isCredentialRevoked(id: string): boolean;
   /**
    * Throws UnavailableError `revocations_unavailable` while the runtime list cannot be trusted:
    * not read yet, or last read too long ago. Fail closed: a list that may be missing a
@@ -25,6 +27,7 @@ export class RevocationSet implements RevocationView {
   #configured: ReadonlySet<string>;
   #licenses: ReadonlySet<string> = new Set();
   #subjects: ReadonlySet<string> = new Set();
+  #credentials: ReadonlySet<string> = new Set();
   readonly #freshness: RuntimeFreshness | undefined;
   readonly #createdAt: number | undefined;
   /** When the runtime list was last read successfully. */
@@ -41,9 +44,10 @@ export class RevocationSet implements RevocationView {
   }
 
   /** The whole runtime list, just read from the store: it is fresh as of now. */
-  setRuntime(entries: readonly { kind: 'license' | 'subject'; value: string }[]): void {
+  setRuntime(entries: readonly { kind: 'license' | 'subject' | 'credential'; value: string }[]): void {
     this.#licenses = new Set(entries.filter((e) => e.kind === 'license').map((e) => e.value));
     this.#subjects = new Set(entries.filter((e) => e.kind === 'subject').map((e) => e.value));
+    this.#credentials = new Set(entries.filter((e) => e.kind === 'credential').map((e) => e.value));
     this.#readAt = this.#freshness?.now();
   }
 
@@ -75,5 +79,9 @@ export class RevocationSet implements RevocationView {
 
   isSubjectRevoked(subject: string): boolean {
     return this.#subjects.has(subject);
+  }
+
+  isCredentialRevoked(id: string): boolean {
+    return this.#credentials.has(id);
   }
 }

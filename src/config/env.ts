@@ -67,10 +67,17 @@ function parseJson(text: string, name: string): Json {
   }
 }
 
+/**
+ * Names under the prefix that are not keys: the configuration file's own, and the client tools'
+ * (src/client/), which may well be set where the service runs too.
+ */
+const NOT_KEYS = ['CONFIG', 'CLIENT_SECRET', 'HELPER_CONFIG'];
+
 export function applyEnvOverrides(document: unknown, env: NodeJS.ProcessEnv, prefix: string): unknown {
   const root = structuredClone((document ?? {}) as Record<string, Json>);
+  const reserved = new Set(NOT_KEYS.map((name) => `${prefix}${name}`));
   const names = Object.keys(env)
-    .filter((name) => name.toUpperCase().startsWith(prefix) && name.toUpperCase() !== `${prefix}CONFIG`)
+    .filter((name) => name.toUpperCase().startsWith(prefix) && !reserved.has(name.toUpperCase()))
     .sort();
   for (const name of names) {
     const segments = name.slice(prefix.length).split('__').map((s) => s.toLowerCase());

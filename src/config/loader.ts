@@ -2,10 +2,11 @@
 // Every problem comes back as one ConfigError line naming the key, never as a stack trace.
 import { readFileSync } from 'node:fs';
 import { load as parseYaml } from 'js-yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ConfigError } from '../domain/errors.ts';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, planConfigSchema, type Config, type PlanConfig } from './schema.ts';
 import { applyEnvOverrides } from './env.ts';
+import { describeIssue } from './zod-issues.ts';
 
 export const ENV_PREFIX = 'REGISTRY_TOKEN_';
 
@@ -23,6 +24,8 @@ export function readConfigFile(path: string): unknown {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigError([`${path}: cannot read the configuration file (${code ?? 'error'})`]);
   }
+  // An empty file (or one holding only comments) is `{}`; js-yaml 5 refuses it as "no document".
+  if (text.split(/\r?\n/).every((line) => /^\s*(#.*)?$/.test(line))) return {};
   try {
     const document = parseYaml(text, { filename: path });
     if (document === undefined || document === null) return {};
@@ -38,26 +41,15 @@ export function readConfigFile(path: string): unknown {
   }
 }
 
-function keyPath(path: readonly PropertyKey[]): string {
-  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    const at = issue.path.length === 0 ? '' : `${keyPath(issue.path)}.`;
-    return issue.keys.map((key) => `${at}${key}: unknown key`).join('; ');
-  }
-  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
-    return `${keyPath(issue.path)}: is required`;
-  }
-  return `${keyPath(issue.path)}: ${issue.message}`;
+function validate<T>(schema: z.ZodType<T>, document: unknown): T {
+  const result = schema.safeParse(document);
+  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue));
+  return result.data;
 }
 
 /** Validates an already-merged document. */
 export function parseConfig(document: unknown): Config {
-  const result = configSchema.safeParse(document);
-  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue));
-  return result.data;
+  return validate(configSchema, document);
 }
 
 /** REGISTRY_TOKEN_CONFIG, case-insensitive like every other REGISTRY_TOKEN_* name. */
@@ -66,9 +58,21 @@ export function configPathFromEnv(env: NodeJS.ProcessEnv = process.env): string 
   return name === undefined ? undefined : env[name];
 }
 
-export function loadConfig(options: LoadOptions = {}): Config {
+function loadDocument(options: LoadOptions): unknown {
   const env = options.env ?? process.env;
   const path = options.path ?? configPathFromEnv(env);
   const document = path === undefined ? {} : readConfigFile(path);
-  return parseConfig(applyEnvOverrides(document, env, ENV_PREFIX));
+  return applyEnvOverrides(document, env, ENV_PREFIX);
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  return parseConfig(loadDocument(options));
+}
+
+/**
+ * Only `plans`, `defaultPlan` and `revokedLicenses`, validated as the service would; the other
+ * sections may be missing or incomplete (a file holding only plans is enough for `explain`).
+ */
+export function loadPlanConfig(options: LoadOptions = {}): PlanConfig {
+  return validate(planConfigSchema, loadDocument(options));
 }

@@ -2,6 +2,7 @@
 // start-up. Defaults live here and nowhere else; docs/configuration.md mirrors this file.
 import { z } from 'zod';
 import { compilePattern } from '../authorize/pattern.ts';
+import { CREDENTIAL_AUDIENCE } from '../credentials/format.ts';
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 const port = z.number().int().min(0).max(65535);
@@ -88,6 +89,8 @@ const authoritySchema = z.strictObject({
   jwksCooldownSeconds: z.number().int().min(1).default(30),
   /** Cached keys keep serving this long past jwksCacheSeconds while the Authority cannot be reached. */
   jwksStaleIfErrorSeconds: z.number().int().min(0).default(900),
+  /** Verified OpToks kept (by SHA-256) until their exp, so a reused OpTok is not verified again; 0 turns it off. */
+  accessTokenCacheBytes: z.number().int().min(0).default(16 * 1024 * 1024),
   /** RFC 9068: OpToks must carry typ at+jwt. false only for an Authority that does not set it. */
   requireAccessTokenType: z.boolean().default(true),
   senderConstraint: z.enum(['required', 'optional']).default('required'),
@@ -135,6 +138,34 @@ const ruleSchema = z
   .refine((rule) => (rule.repository === undefined) !== (rule.registry === undefined), {
     message: 'a rule names exactly one of repository (a pattern) or registry (catalog)',
   });
+
+/** The keys that decide what a caller is granted: all `explain` needs, and all a reload swaps. */
+const planShape = {
+  plans: z.record(nonEmpty, z.array(ruleSchema)).default({}),
+  defaultPlan: nonEmpty.optional(),
+  revokedLicenses: z.array(nonEmpty).default([]),
+};
+
+function checkPlans(config: { plans: Record<string, z.infer<typeof ruleSchema>[]>; defaultPlan?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (config.defaultPlan !== undefined && !(config.defaultPlan in config.plans)) {
+    ctx.addIssue({ code: 'custom', path: ['defaultPlan'], message: `names plan "${config.defaultPlan}", which is not defined under plans` });
+  }
+  // Patterns are compiled here too, so a bad one is reported with the rest at load time.
+  for (const [plan, rules] of Object.entries(config.plans)) {
+    rules.forEach((rule, index) => {
+      if (rule.repository === undefined) return;
+      try {
+        compilePattern(rule.repository);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['plans', plan, index, 'repository'], message: (error as Error).message });
+      }
+    });
+  }
+}
+
+/** The plan keys alone; every other section may be missing or incomplete (`explain`). */
+export const planConfigSchema = z.object(planShape).superRefine(checkPlans);
+export type PlanConfig = z.infer<typeof planConfigSchema>;
 
 const ledgerSchema = z.strictObject({
   driver: z.enum(['file', 'mongodb']).default('file'),
@@ -200,6 +231,18 @@ const storeSchema = z.strictObject({
   onStoreUnavailable: z.enum(['fail-closed', 'local']).default('fail-closed'),
 });
 
+const lifetime = z.number().int('must be a whole number of seconds').min(1, 'must be at least 1');
+
+/** Registry credentials: what Docker clients use as a password, issued to an OpTok (POST /credentials). */
+const credentialsSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** The OpTok scope POST /credentials needs (besides authority.requiredScopes). */
+  requiredScope: nonEmpty.default('registry.token.issue'),
+  defaultLifetimeSeconds: lifetime.default(86_400),
+  maxLifetimeSeconds: lifetime.default(2_592_000),
+  minLifetimeSeconds: lifetime.default(60),
+});
+
 /** `max` requests per fixed window of `windowSeconds`, counted from a key's first request. */
 const limitSchema = (max: number, windowSeconds: number) => {
   const schema = z.strictObject({
@@ -230,9 +273,7 @@ export const configSchema = z
     authority: authoritySchema,
     signing: signingSchema,
     registry: registrySchema,
-    plans: z.record(nonEmpty, z.array(ruleSchema)).default({}),
-    defaultPlan: nonEmpty.optional(),
-    revokedLicenses: z.array(nonEmpty).default([]),
+    ...planShape,
     ledger: ledgerSchema.default(() => ledgerSchema.parse({})),
     admin: z
       .strictObject({ requiredScope: nonEmpty.default('registry.token.admin') })
@@ -240,22 +281,10 @@ export const configSchema = z
     telemetry: telemetrySchema.default(() => telemetrySchema.parse({})),
     rateLimits: rateLimitsSchema.default(() => rateLimitsSchema.parse({})),
     store: storeSchema.default(() => storeSchema.parse({})),
+    credentials: credentialsSchema.default(() => credentialsSchema.parse({})),
   })
   .superRefine((config, ctx) => {
-    if (config.defaultPlan !== undefined && !(config.defaultPlan in config.plans)) {
-      ctx.addIssue({ code: 'custom', path: ['defaultPlan'], message: `names plan "${config.defaultPlan}", which is not defined under plans` });
-    }
-    // Patterns are compiled here too, so a bad one is reported with the rest at load time.
-    for (const [plan, rules] of Object.entries(config.plans)) {
-      rules.forEach((rule, index) => {
-        if (rule.repository === undefined) return;
-        try {
-          compilePattern(rule.repository);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', path: ['plans', plan, index, 'repository'], message: (error as Error).message });
-        }
-      });
-    }
+    checkPlans(config, ctx);
     if (config.server.clientCertificateHeader !== undefined && config.server.trustedProxies.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['server', 'clientCertificateHeader'], message: 'needs server.trustedProxies: the header is only read from those peers' });
     }
@@ -276,6 +305,22 @@ export const configSchema = z
     if ((redis?.tls?.certPath === undefined) !== (redis?.tls?.keyPath === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['store', 'redis', 'tls'], message: 'certPath and keyPath go together (a client certificate and its key)' });
     }
+    const lifetimes = config.credentials;
+    if (lifetimes.minLifetimeSeconds > lifetimes.maxLifetimeSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['credentials', 'minLifetimeSeconds'], message: `must not exceed credentials.maxLifetimeSeconds (${lifetimes.maxLifetimeSeconds})` });
+    } else if (lifetimes.defaultLifetimeSeconds < lifetimes.minLifetimeSeconds || lifetimes.defaultLifetimeSeconds > lifetimes.maxLifetimeSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentials', 'defaultLifetimeSeconds'],
+        message: `must be from credentials.minLifetimeSeconds (${lifetimes.minLifetimeSeconds}) to credentials.maxLifetimeSeconds (${lifetimes.maxLifetimeSeconds})`,
+      });
+    }
+    config.registry.allowedServices.forEach((service, index) => {
+      // A registry with this service name would accept credentials as registry tokens.
+      if (service === CREDENTIAL_AUDIENCE) {
+        ctx.addIssue({ code: 'custom', path: ['registry', 'allowedServices', index], message: `"${CREDENTIAL_AUDIENCE}" is the audience of registry credentials and cannot be a registry service` });
+      }
+    });
     if (config.ledger.driver === 'mongodb' && config.ledger.mongodb === undefined) {
       ctx.addIssue({ code: 'custom', path: ['ledger', 'mongodb'], message: 'is required when ledger.driver is mongodb' });
     }

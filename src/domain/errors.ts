@@ -14,6 +14,11 @@ export type ReasonCode =
   | 'plan_denied'
   | 'license_revoked'
   | 'subject_revoked'
+  | 'unsupported_grant_type'
+  | 'invalid_credential'
+  | 'credential_expired'
+  | 'credential_revoked'
+  | 'credential_not_accepted'
   | 'not_found'
   | 'method_not_allowed'
   | 'ledger_unavailable'
@@ -24,8 +29,11 @@ export type ReasonCode =
   | 'rate_limited'
   | 'server_error';
 
-/** The authentication scheme a challenge is issued for (RFC 6750 / RFC 9449). */
-export type Scheme = 'Bearer' | 'DPoP';
+/**
+ * The authentication scheme a challenge is issued for (RFC 6750 / RFC 9449; RFC 7617 for a
+ * registry credential presented as a password, in a Basic header or a form body).
+ */
+export type Scheme = 'Bearer' | 'DPoP' | 'Basic';
 
 export interface ServiceErrorOptions {
   /** Private detail for logs; never rendered to the caller. */
@@ -56,14 +64,18 @@ export class InvalidRequestError extends ServiceError {
   readonly oauthError: string;
   readonly dockerCode = 'DENIED';
   constructor(
-    reason: 'invalid_request' | 'invalid_scope' | 'service_not_allowed',
+    reason: 'invalid_request' | 'invalid_scope' | 'service_not_allowed' | 'unsupported_grant_type',
     message: string,
     options?: ServiceErrorOptions,
   ) {
     super(reason, message, options);
-    this.oauthError = reason === 'invalid_scope' ? 'invalid_scope' : 'invalid_request';
+    // RFC 6749 §5.2: an unknown grant_type has its own code; containerd falls back to GET on 400.
+    this.oauthError = reason === 'invalid_scope' || reason === 'unsupported_grant_type' ? reason : 'invalid_request';
   }
 }
+
+/** The reasons a registry credential (or what was presented as one) is refused with 401. */
+export type CredentialRefusal = 'invalid_credential' | 'credential_expired' | 'credential_revoked';
 
 /** 401: the caller's credentials are missing or do not verify. */
 export class AuthenticationError extends ServiceError {
@@ -80,13 +92,16 @@ export class AuthenticationError extends ServiceError {
    */
   readonly credentialsMissing: boolean;
   constructor(
-    reason: 'invalid_request' | 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce',
+    reason: 'invalid_request' | 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce' | CredentialRefusal,
     message: string,
     options: ServiceErrorOptions & { scheme?: Scheme; nonce?: string; credentialsMissing?: boolean } = {},
   ) {
     super(reason, message, options);
-    this.oauthError = reason;
-    this.scheme = options.scheme ?? (reason === 'invalid_dpop_proof' || reason === 'use_dpop_nonce' ? 'DPoP' : 'Bearer');
+    // A credential stands where OAuth has a password or a refresh token: RFC 6749 §5.2 calls
+    // every way such a grant fails (malformed, expired, revoked) `invalid_grant`.
+    const credential = reason === 'invalid_credential' || reason === 'credential_expired' || reason === 'credential_revoked';
+    this.oauthError = credential ? 'invalid_grant' : reason;
+    this.scheme = options.scheme ?? (credential ? 'Basic' : reason === 'invalid_dpop_proof' || reason === 'use_dpop_nonce' ? 'DPoP' : 'Bearer');
     this.nonce = options.nonce;
     this.credentialsMissing = options.credentialsMissing ?? false;
   }
@@ -99,7 +114,7 @@ export class ForbiddenError extends ServiceError {
   readonly dockerCode = 'DENIED';
   readonly scheme: Scheme;
   constructor(
-    reason: 'insufficient_scope' | 'plan_denied' | 'license_revoked' | 'subject_revoked',
+    reason: 'insufficient_scope' | 'plan_denied' | 'license_revoked' | 'subject_revoked' | 'credential_not_accepted',
     message: string,
     options: ServiceErrorOptions & { scheme?: Scheme } = {},
   ) {

@@ -1,10 +1,18 @@
 // Types shared by the pipeline stages. Stages depend on these, never on each other's internals.
 
-/** How the OpTok is bound to the caller (RFC 9449 `cnf.jkt`, RFC 8705 `cnf.x5t#S256`). */
-export type SenderBinding =
+/** How an OpTok is bound to the caller (RFC 9449 `cnf.jkt`, RFC 8705 `cnf.x5t#S256`). */
+export type RootBinding =
   | { readonly method: 'dpop'; readonly jkt: string }
   | { readonly method: 'mtls'; readonly x5t: string }
   | { readonly method: 'none' };
+
+/**
+ * How the caller proved who it is: an OpTok and its binding, or a registry credential (by its
+ * id) that was issued, once, to an OpTok with the binding `root`.
+ */
+export type SenderBinding =
+  | RootBinding
+  | { readonly method: 'credential'; readonly id: string; readonly root: RootBinding['method'] };
 
 /** Who is calling, as established by the authenticate stage from a verified OpTok. */
 export interface Principal {
@@ -16,10 +24,18 @@ export interface Principal {
   readonly license: string | undefined;
   /** The OpTok's own `jti`, for the ledger. */
   readonly tokenId: string | undefined;
+  /** OAuth scopes: the OpTok's, or for a registry credential those it carried over (`op_scope`). */
   readonly scopes: ReadonlySet<string>;
   readonly binding: SenderBinding;
-  /** The scheme the caller used, so challenges answer in kind. */
-  readonly scheme: 'Bearer' | 'DPoP';
+  /** The scheme the caller used, so challenges answer in kind; Basic: presented as a password. */
+  readonly scheme: 'Bearer' | 'DPoP' | 'Basic';
+  /**
+   * A registry credential's narrowing: space-separated scopes with plan patterns
+   * (`repository:team/**:pull`), intersected with the plan; undefined: no narrowing.
+   */
+  readonly narrowing?: string | undefined;
+  /** The username sent with a password (Basic, form): recorded, never used to decide. */
+  readonly username?: string | undefined;
 }
 
 /** One Docker resource scope: `type[(class)]:name:actions`. */

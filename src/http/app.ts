@@ -2,6 +2,7 @@
 // server.ts listens; tests use `inject` or a real listener.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import formbody from '@fastify/formbody';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { NonceSource } from '../authenticate/dpop-nonce.ts';
@@ -11,6 +12,7 @@ import type { Pipeline } from '../pipeline.ts';
 import type { CredentialOptions } from './credentials.ts';
 import { clientErrorAnswer, MAX_PARAM_LENGTH, problem, refusalOf, renderError, type ChallengeOptions } from './errors.ts';
 import { requestIdOf } from './request-id.ts';
+import { credentialRoutes } from './routes/credentials.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { tokenRoutes } from './routes/token.ts';
 
@@ -29,12 +31,14 @@ export interface AppOptions {
   requestTimeoutSeconds?: number;
   /** `rateLimits`; none when absent or disabled. */
   rateLimits?: RateLimits | undefined;
+  /** `credentials.enabled`: POST /credentials and POST /token are served. */
+  credentialsEnabled?: boolean;
 }
 
-/** The token and admin endpoints are limited; health probes, metrics and the JWKS never are. */
+/** The token, credential and admin endpoints are limited; health probes, metrics and the JWKS never are. */
 function rateLimited(request: FastifyRequest): boolean {
   const route = request.routeOptions.url;
-  return route === '/token' || route?.startsWith('/admin/') === true;
+  return route === '/token' || route === '/credentials' || route?.startsWith('/admin/') === true;
 }
 
 /**
@@ -97,7 +101,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       .send(problem(404, 'not_found', 'not_found', `no endpoint ${request.method} ${request.url.split('?')[0]}`, request.id)),
   );
 
-  tokenRoutes(app, { pipeline: options.pipeline, credentials: options.credentials, nonces: options.nonces });
+  // OAuth token requests and POST /credentials come as forms (with or without a charset).
+  await app.register(formbody);
+  const credentialsEnabled = options.credentialsEnabled ?? false;
+  tokenRoutes(app, { pipeline: options.pipeline, credentials: options.credentials, nonces: options.nonces, credentialsEnabled });
+  if (credentialsEnabled) credentialRoutes(app, { pipeline: options.pipeline, credentials: options.credentials, nonces: options.nonces });
   healthRoutes(app, options.readiness);
   for (const plugin of options.plugins ?? []) await plugin(app);
   return app;

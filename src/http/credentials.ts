@@ -1,10 +1,12 @@
 // Turns a Fastify request into the stage's Credentials: every Authorization and DPoP value
 // from rawHeaders (Node's parsed headers silently keep one Authorization and join DPoPs),
 // the public URL for `htu`, and the client certificate: the TLS peer's, or, for a request
-// from a trusted proxy, the one in the single header the configuration names.
+// from a trusted proxy, the one in the single header the configuration names. A registry
+// credential in an OAuth form body (POST /token) is read here too.
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
-import type { Credentials } from '../authenticate/credentials.ts';
+import type { Credentials, FormCredential } from '../authenticate/credentials.ts';
+import { InvalidRequestError } from '../domain/errors.ts';
 import { forwardedCertificate, type ClientCertificateHeader } from './client-certificate.ts';
 
 export interface CredentialOptions {
@@ -57,4 +59,35 @@ function clientCertificateOf(request: FastifyRequest, options: CredentialOptions
   // it, only the header it sets speaks for the client.
   if (trusted && header !== undefined) return forwardedCertificate(rawValues(request, header.name.toLowerCase()), header.format);
   return peerCertificate(request, options.requireClientCa);
+}
+
+/** A parsed form body (`@fastify/formbody`): repeated fields are arrays. */
+export type FormFields = Record<string, string | string[] | undefined>;
+
+export function formValues(fields: FormFields, name: string): string[] {
+  const value = fields[name];
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+function formValue(fields: FormFields, name: string): string | undefined {
+  const values = formValues(fields, name);
+  if (values.length > 1) throw new InvalidRequestError('invalid_request', `the ${name} field must appear at most once`);
+  return values[0];
+}
+
+/**
+ * The registry credential of an OAuth token request (RFC 6749 §4.3 password, §6 refresh): the
+ * grants Docker clients send. Any other grant_type is 400 `unsupported_grant_type`, which
+ * containerd answers by falling back to GET.
+ */
+export function formCredentialOf(fields: FormFields): FormCredential {
+  const grant = formValue(fields, 'grant_type');
+  if (grant === undefined || grant === '') throw new InvalidRequestError('invalid_request', 'the grant_type field is required (refresh_token or password)');
+  if (grant === 'refresh_token') {
+    return { grant, secret: formValue(fields, 'refresh_token') ?? '', username: undefined };
+  }
+  if (grant === 'password') {
+    return { grant, secret: formValue(fields, 'password') ?? '', username: formValue(fields, 'username') };
+  }
+  throw new InvalidRequestError('unsupported_grant_type', `grant_type "${grant.slice(0, 64)}" is not supported: use refresh_token or password with a registry credential, or GET /token`);
 }

@@ -2,7 +2,7 @@
 // RFC 9457 problem body that also carries the Docker `errors` array registry clients print.
 // Anything that is not one of our typed errors becomes a bare 500: no internal detail leaks.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthenticationError, ForbiddenError, InvalidRequestError, MethodNotAllowedError, ServiceError, TooManyRequestsError } from '../domain/errors.ts';
+import { AuthenticationError, ForbiddenError, InvalidRequestError, MethodNotAllowedError, ServiceError, TooManyRequestsError, type Scheme } from '../domain/errors.ts';
 
 export interface ChallengeOptions {
   /** Algorithms for `DPoP algs="..."`. */
@@ -26,10 +26,13 @@ function challenges(error: ServiceError, options: ChallengeOptions): string[] {
   if (error instanceof AuthenticationError && error.credentialsMissing) {
     return [`DPoP ${realm}, ${algs}`, ...(options.mtlsOffered === true ? [`Bearer ${realm}`] : [])];
   }
-  let scheme: 'Bearer' | 'DPoP';
+  let scheme: Scheme;
   if (error instanceof AuthenticationError || error instanceof ForbiddenError) scheme = error.scheme;
   else if (error instanceof InvalidRequestError && error.reason === 'invalid_request') scheme = 'Bearer';
   else return [];
+  // RFC 7617 defines no error parameters: a refused password is asked for again, and the
+  // reason is in the body, which is what Docker clients print. A 403 asks for nothing.
+  if (scheme === 'Basic') return error.status === 401 ? [`Basic ${realm}, charset="UTF-8"`] : [];
   const params = [realm, `error="${error.oauthError}"`, `error_description="${quoted(error.message)}"`];
   if (scheme === 'DPoP') params.push(algs);
   return [`${scheme} ${params.join(', ')}`];

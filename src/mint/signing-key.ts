@@ -6,7 +6,8 @@ import forge from 'node-forge';
 import { ConfigError } from '../domain/errors.ts';
 import { libtrustKeyId } from './key-id.ts';
 
-export type SigningAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'ES256' | 'ES384' | 'ES512';
+export const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 export interface SigningKey {
   readonly privateKey: KeyObject;

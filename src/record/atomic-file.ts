@@ -1,14 +1,15 @@
-// Small files that must never be seen half-written (revocations, spool progress): write a
-// temporary file, fsync it, rename it over the old one, fsync the directory so the rename
-// itself survives a power cut.
+// Small files that must never be seen half-written (revocations, spool progress, the client
+// tools' docker config.json and credential cache): write a temporary file, fsync it, rename it
+// over the old one, fsync the directory so the rename itself survives a power cut.
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+/** `mode` is the new file's, less what the umask takes (0o600 for a file holding a secret). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o640): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
   try {
-    const fh = await open(tmp, 'w', 0o640);
+    const fh = await open(tmp, 'w', mode);
     try {
       await fh.writeFile(data);
       await fh.sync();

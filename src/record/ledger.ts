@@ -25,11 +25,18 @@ export interface RefusalSummary {
   readonly otherAddresses: number;
 }
 
-/** One decision. Never holds a token, a proof or a key: ids and hashes only. */
+/** What was decided: a registry token (the default, absent in the record) or a registry credential. */
+export type RecordOperation = 'token' | 'credential';
+
+export const RECORD_OPERATIONS: readonly RecordOperation[] = ['token', 'credential'];
+
+/** One decision. Never holds a token, a credential, a proof or a key: ids and hashes only. */
 export interface IssuanceRecord {
-  /** The registry token's `jti`; for a rejection, a fresh id of the same form. */
+  /** The registry token's `jti` or the credential's id; for a rejection, a fresh id. */
   readonly jti: string;
   readonly outcome: RecordOutcome;
+  /** Set on credential decisions (`POST /credentials`) only; token exchanges leave it out. */
+  readonly operation?: 'credential' | undefined;
   readonly reason?: ReasonCode | undefined;
   /** ISO 8601 UTC. */
   readonly issuedAt: string;
@@ -45,6 +52,10 @@ export interface IssuanceRecord {
   readonly binding?: SenderBinding | undefined;
   /** The OpTok's `jti`. */
   readonly opTokenId?: string | undefined;
+  /** The username sent with a registry credential (Basic, form): recorded, never used to decide. */
+  readonly username?: string | undefined;
+  /** The label asked for a credential (`name`). */
+  readonly credentialName?: string | undefined;
   readonly remoteAddress?: string | undefined;
   readonly userAgent?: string | undefined;
   readonly requestId?: string | undefined;
@@ -62,6 +73,8 @@ export interface IssuanceQuery {
   /** Matches records whose granted access names this repository. */
   readonly repository?: string;
   readonly outcome?: RecordOutcome;
+  /** `token`: records without `operation`; `credential`: credential decisions. */
+  readonly operation?: RecordOperation;
   /** Inclusive, on issuedAt. */
   readonly since?: Date;
   /** Exclusive, on issuedAt. */
@@ -78,7 +91,9 @@ export interface IssuancePage {
   readonly nextCursor: string | undefined;
 }
 
-export type RevocationKind = 'license' | 'subject';
+export type RevocationKind = 'license' | 'subject' | 'credential';
+
+export const REVOCATION_KINDS: readonly RevocationKind[] = ['license', 'subject', 'credential'];
 
 export interface Revocation {
   readonly kind: RevocationKind;

@@ -196,6 +196,8 @@ export class MongoLedger implements Ledger {
     if (query.tenant !== undefined) filter['tenant'] = query.tenant;
     if (query.service !== undefined) filter['service'] = query.service;
     if (query.outcome !== undefined) filter['outcome'] = query.outcome;
+    // Token records carry no operation (older ones neither).
+    if (query.operation !== undefined) filter['operation'] = query.operation === 'token' ? { $exists: false } : query.operation;
     if (query.repository !== undefined) filter['granted.name'] = query.repository;
     if (query.since !== undefined || query.until !== undefined) {
       filter['issuedAtDate'] = {

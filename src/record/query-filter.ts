@@ -19,6 +19,7 @@ export function matchesQuery(record: IssuanceRecord, query: IssuanceQuery): bool
   if (query.tenant !== undefined && record.tenant !== query.tenant) return false;
   if (query.service !== undefined && record.service !== query.service) return false;
   if (query.outcome !== undefined && record.outcome !== query.outcome) return false;
+  if (query.operation !== undefined && (record.operation ?? 'token') !== query.operation) return false;
   if (query.repository !== undefined && !record.granted.some((g) => g.name === query.repository)) return false;
   if (query.since !== undefined || query.until !== undefined) {
     const at = issuedAtMs(record);

@@ -6,9 +6,9 @@ import { RECORD_OUTCOMES } from './ledger.ts';
 import type { IssuanceRecord } from './ledger.ts';
 
 const FIELDS = [
-  'jti', 'outcome', 'reason', 'issuedAt', 'expiresAt', 'subject', 'clientId', 'tenant', 'plan', 'license',
-  'service', 'requestedScopes', 'granted', 'binding', 'opTokenId', 'remoteAddress', 'userAgent', 'requestId',
-  'truncated', 'summary',
+  'jti', 'outcome', 'operation', 'reason', 'issuedAt', 'expiresAt', 'subject', 'clientId', 'tenant', 'plan', 'license',
+  'service', 'requestedScopes', 'granted', 'binding', 'opTokenId', 'username', 'credentialName', 'remoteAddress',
+  'userAgent', 'requestId', 'truncated', 'summary',
 ] as const satisfies readonly (keyof IssuanceRecord)[];
 
 /** The known fields only, undefined ones left out; throws TypeError on a malformed record (a bug upstream). */

@@ -7,7 +7,7 @@ import { basename, dirname } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
 import { acquireLock } from './dir-lock.ts';
 import type { Lock } from './dir-lock.ts';
-import type { Revocation, RevocationKind } from './ledger.ts';
+import { REVOCATION_KINDS, type Revocation, type RevocationKind } from './ledger.ts';
 
 export class RevocationFile {
   readonly #path: string;
@@ -88,7 +88,7 @@ function isRevocation(value: unknown): value is Revocation {
   const r = value as Partial<Revocation> | null;
   return (
     typeof r === 'object' && r !== null &&
-    (r.kind === 'license' || r.kind === 'subject') &&
+    REVOCATION_KINDS.includes(r.kind as RevocationKind) &&
     typeof r.value === 'string' && typeof r.reason === 'string' && typeof r.revokedAt === 'string'
   );
 }

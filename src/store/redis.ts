@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ReplayCacheFullError, ReplayShareExceededError, type ReplayCache } from '../authenticate/replay-cache.ts';
 import { UnavailableError } from '../domain/errors.ts';
+import { REVOCATION_KINDS } from '../record/ledger.ts';
 import { countersOn, RedisStore } from './rate-limit-stores.ts';
 import type { Counters, Revocation, RevocationKind, RevocationStore, SharedStore, StoreDeps, StoreOperation } from './store.ts';
 
@@ -309,7 +310,7 @@ function parseRevocation(name: string, text: string): Revocation {
   const r = value as Partial<Revocation> | null | undefined;
   const ok =
     typeof r === 'object' && r !== null &&
-    (r.kind === 'license' || r.kind === 'subject') &&
+    REVOCATION_KINDS.includes(r.kind as RevocationKind) &&
     typeof r.value === 'string' && typeof r.reason === 'string' && typeof r.revokedAt === 'string' &&
     name === `${r.kind}:${r.value}`;
   // Refused rather than skipped: a revocation silently dropped would un-revoke someone.

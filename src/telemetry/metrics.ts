@@ -11,6 +11,8 @@ export interface Metrics {
   rejected(labels: { service: string; plan: string; reason: ReasonCode }): void;
   /** Duration of one /token exchange, in seconds. */
   tokenDuration(seconds: number, labels: { outcome: 'issued' | 'rejected' }): void;
+  /** One POST /credentials decision. */
+  credential(labels: { outcome: 'issued' | 'rejected'; plan: string; reason: ReasonCode | 'none' }): void;
   jwksRefresh(outcome: 'success' | 'failure'): void;
   /** Latency of one durable ledger append as seen by a request, in seconds. */
   ledgerWrite(seconds: number): void;
@@ -33,6 +35,7 @@ export const noMetrics: Metrics = {
   issued() {},
   rejected() {},
   tokenDuration() {},
+  credential() {},
   jwksRefresh() {},
   ledgerWrite() {},
   rateLimited() {},
@@ -103,6 +106,9 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     description: 'Duration of one token exchange in seconds, by outcome.',
     advice: { explicitBucketBoundaries: REQUEST_DURATION_BUCKETS },
   });
+  const credentials = meter.createCounter('registry_token_credentials', {
+    description: 'Registry credential decisions (POST /credentials), by outcome, plan and reason code.',
+  });
   const jwksRefresh = meter.createCounter('registry_token_jwks_refresh', {
     description: 'Authority JWKS fetches, by outcome.',
   });
@@ -158,6 +164,9 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     tokenDuration(seconds, labels) {
       requestDuration.record(seconds, { outcome: labels.outcome });
+    },
+    credential(labels) {
+      credentials.add(1, { outcome: labels.outcome, plan: plan(labels.plan), reason: labels.reason });
     },
     jwksRefresh(outcome) {
       jwksRefresh.add(1, { outcome });

@@ -392,3 +392,79 @@ describe('access token verifier: typ (RFC 9068 section 4)', () => {
     expect((await verifier.verify(await opTok(target, k1, { typ: undefined }), 'DPoP')).sub).toBe('svc');
   });
 });
+
+describe('access token verifier: the verified-OpTok cache (authority.accessTokenCacheBytes)', () => {
+  const cached = { accessTokenCacheBytes: 1 << 20 };
+
+  it('keeps a verified token, and never a refused one', async () => {
+    const target = await startAuthority([k1]);
+    const { verifier } = verifierFor(target, manualClock(), cached);
+    await expectInvalidToken(verifier.verify(await forged(target), 'DPoP'), /signed by a key the Authority does not publish/);
+    await expectInvalidToken(verifier.verify(await opTok(target, k1, { typ: 'JWT' }), 'DPoP'), /typ "at\+jwt"/);
+    expect(verifier.cacheBytes()).toBe(0);
+    const token = await opTok(target);
+    expect((await verifier.verify(token, 'DPoP')).sub).toBe('svc');
+    expect(verifier.cacheBytes()).toBeGreaterThan(token.length);
+    expect((await verifier.verify(token, 'DPoP')).sub).toBe('svc');
+  });
+
+  it('a key rotation that drops the signing key sends a cached token through full verification, which refuses it', async () => {
+    const target = await startAuthority([k1]);
+    const { verifier, clock } = verifierFor(target, manualClock(), cached);
+    const token = await opTok(target);
+    await verifier.verify(token, 'DPoP');
+    target.keys = [k2.jwk];
+    clock.advance(CACHE_S * 0.85);
+    // The refresh ahead starts in the background; once it has landed, the token is checked again.
+    await verifier.verify(await opTok(target, k1), 'DPoP').catch(() => undefined);
+    while (target.jwksFetches < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expectInvalidToken(verifier.verify(token, 'DPoP'), /signed by a key the Authority does not publish/);
+  });
+
+  it('a refresh that brings the same keys keeps the cached tokens', async () => {
+    const target = await startAuthority([k1]);
+    const { verifier, clock } = verifierFor(target, manualClock(), cached);
+    const token = await opTok(target);
+    await verifier.verify(token, 'DPoP');
+    const bytes = verifier.cacheBytes();
+    clock.advance(CACHE_S * 0.85);
+    await verifier.verify(token, 'DPoP');
+    while (target.jwksFetches < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await verifier.verify(token, 'DPoP')).sub).toBe('svc');
+    expect(verifier.cacheBytes()).toBe(bytes);
+  });
+
+  it('once the keys are past their stale-if-error time, a cached token gets the 503 like any other', async () => {
+    const target = await startAuthority([k1]);
+    const { verifier, clock } = verifierFor(target, manualClock(), cached);
+    const token = await opTok(target);
+    await verifier.verify(token, 'DPoP');
+    await target.down();
+    clock.advance(CACHE_S + STALE_S + 1);
+    await expectUnavailable(verifier.verify(token, 'DPoP'), /the JWKS request failed/);
+  });
+
+  it('while stale keys serve, tokens are verified in full and not cached', async () => {
+    const target = await startAuthority([k1]);
+    const { verifier, clock } = verifierFor(target, manualClock(), cached);
+    await target.down();
+    await verifier.verify(await opTok(target), 'DPoP').catch(() => undefined);
+    await target.up();
+    clock.advance(COOLDOWN_S);
+    await verifier.verify(await opTok(target), 'DPoP');
+    const bytes = verifier.cacheBytes();
+    await target.down();
+    clock.advance(CACHE_S + 1);
+    expect((await verifier.verify(await opTok(target), 'DPoP')).sub).toBe('svc');
+    expect(verifier.cacheBytes()).toBe(bytes);
+  });
+
+  it('0 turns it off', async () => {
+    const target = await startAuthority([k1]);
+    const { verifier } = verifierFor(target, manualClock(), { accessTokenCacheBytes: 0 });
+    await verifier.verify(await opTok(target), 'DPoP');
+    expect(verifier.cacheBytes()).toBe(0);
+  });
+});

@@ -25,14 +25,14 @@ const valid = (): Record<string, unknown> => ({
 
 function setup(payload: Record<string, unknown>, claims: ClaimNames = CLAIMS) {
   const consumed: { proof: string; jkt: string; client: string }[] = [];
-  const accessTokens: AccessTokenVerifier = { verify: async () => payload, ready: async () => true };
+  const accessTokens: AccessTokenVerifier = { verify: async () => payload, ready: async () => true, cacheBytes: () => 0 };
   const dpop: DpopVerifier = {
     algorithms: ['ES256'],
     verify: async () => JKT,
     consume: async (proof, jkt, client) => void consumed.push({ proof, jkt, client }),
     keyCacheBytes: () => 0,
   };
-  const authenticator = createAuthenticator({ accessTokens, dpop, claims, senderConstraint: 'required' });
+  const authenticator = createAuthenticator({ accessTokens, dpop, claims, senderConstraint: 'required', authorityIssuer: 'https://authority.test' });
   const credentials: Credentials = { authorization: ['DPoP a.b.c'], dpop: ['the-proof'], method: 'GET', url: 'https://rt.test/token', clientCertificate: undefined };
   return { authenticate: () => authenticator.authenticate(credentials), consumed };
 }

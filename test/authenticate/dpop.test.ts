@@ -214,9 +214,48 @@ describe('createDpopVerifier: refused proofs', () => {
   });
 
   it('keeps the library error as the cause, never in the message', async () => {
-    const error = await expectInvalid(verifier().verify(input(await makeProof({ header: { jwk: es256b.jwk } }))), 'the DPoP proof signature is invalid');
+    const error = await expectInvalid(verifier().verify(input(await makeProof({ header: { jwk: { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' } } }))), 'the DPoP proof jwk is not a valid public key for its alg');
     expect(error.cause).toBeInstanceOf(Error);
-    expect(error.message).not.toContain('JWS');
+    expect(error.message).not.toMatch(/JWK|asn1|ERR_/);
+  });
+
+  it.each([
+    ['a critical header parameter', async () => unsigned({ typ: 'dpop+jwt', alg: 'ES256', jwk: es256.jwk, crit: ['exp'], exp: 1 }, { htm: 'POST' })],
+    ['an unencoded payload (b64)', async () => unsigned({ typ: 'dpop+jwt', alg: 'ES256', jwk: es256.jwk, b64: false, crit: ['b64'] }, { htm: 'POST' })],
+  ])('refuses %s', async (_label, proof) => {
+    await expectInvalid(verifier().verify(input(await proof())), 'the DPoP proof uses header parameters this service does not support (crit, b64)');
+  });
+
+  it.each([
+    ['an exp in the past', { exp: NOW_S - TOLERANCE - 1 }, 'the DPoP proof has expired (exp)'],
+    ['a string exp', { exp: String(NOW_S + 60) }, 'the DPoP proof has expired (exp)'],
+    ['an nbf in the future', { nbf: NOW_S + TOLERANCE + 1 }, 'the DPoP proof is not valid yet (nbf)'],
+  ])('refuses %s', async (_label, claims, message) => {
+    await expectInvalid(verifier().verify(input(await makeProof({ claims }))), message);
+  });
+
+  it('accepts a proof whose exp and nbf hold', async () => {
+    await expect(verifier().verify(input(await makeProof({ claims: { exp: NOW_S + 60, nbf: NOW_S - 1 } })))).resolves.toBeTypeOf('string');
+  });
+
+  it.each([
+    ['a P-384 key for ES256', async () => makeProof({ header: { jwk: (await keyPair('ES384')).jwk } })],
+    ['an RSA key for ES256', async () => makeProof({ header: { jwk: await exportJWK((await generateKeyPair('RS256', { extractable: true })).publicKey) } })],
+  ])('refuses %s', async (_label, proof) => {
+    await expectInvalid(verifier().verify(input(await proof())), 'the DPoP proof jwk is not a valid public key for its alg');
+  });
+
+  it.each([
+    ['a truncated signature', (s: string) => s.slice(0, -4)],
+    ['a signature with a character outside base64url', (s: string) => `${s.slice(0, -1)}+`],
+    ['an empty signature', () => ''],
+  ])('refuses %s', async (_label, change) => {
+    const [h, p, s] = (await makeProof()).split('.');
+    await expectInvalid(verifier().verify(input(`${h}.${p}.${change(s!)}`)), /^the DPoP proof (signature is invalid|is not a JWT)$/);
+  });
+
+  it('refuses a JWS with more than three parts', async () => {
+    await expectInvalid(verifier().verify(input(`${await makeProof()}.x`)), /^the DPoP proof is not a JWT$/);
   });
 
   it('checks the proof against the access token it came with', async () => {
@@ -228,6 +267,29 @@ describe('createDpopVerifier: refused proofs', () => {
     const proof = await makeProof({ claims: { htm: 'GET' } });
     await expect(verifier().verify(input(proof, { method: 'GET' }))).resolves.toBeTypeOf('string');
     await expectInvalid(verifier().verify(input(proof, { method: 'POST' })), 'the DPoP proof htm must be "POST"');
+  });
+});
+
+describe('createDpopVerifier: every algorithm it may be configured with', () => {
+  // The signature check is node:crypto's, with a table of algorithms (jws-signature.ts): each
+  // one against a proof signed by jose, and against a proof signed by another key.
+  const algs = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+  it.each(algs)('%s', async (alg) => {
+    const options = alg === 'EdDSA' || alg === 'Ed25519' ? { extractable: true, crv: 'Ed25519' } : { extractable: true };
+    const [mine, other] = await Promise.all([generateKeyPair(alg, options), generateKeyPair(alg, options)]);
+    const key: KeyPair = { ...mine, jwk: await exportJWK(mine.publicKey), alg };
+    const v = verifier({ algorithms: [alg] });
+    await expect(v.verify(input(await makeProof({ key })))).resolves.toBe(await calculateJwkThumbprint(key.jwk));
+    const forged = await makeProof({ key: { ...key, privateKey: other.privateKey } });
+    await expectInvalid(v.verify(input(forged)), 'the DPoP proof signature is invalid');
+  });
+
+  it('refuses an RSA key under 2048 bits', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const jwk = small.publicKey.export({ format: 'jwk' }) as JWK;
+    const proof = unsigned({ typ: 'dpop+jwt', alg: 'RS256', jwk }, { htm: 'POST', htu: URL_, iat: NOW_S, jti: 'abcdefghij', ath: ATH });
+    await expectInvalid(verifier({ algorithms: ['RS256'] }).verify(input(proof)), 'the DPoP proof jwk is not a valid public key for its alg');
   });
 });
 

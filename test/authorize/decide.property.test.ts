@@ -134,6 +134,7 @@ function decideOrRefuse(w: World, scopes: readonly ResourceScope[]): { decision:
   const revocations: RevocationView = {
     isSubjectRevoked: (subject) => w.revoked.subjects.includes(subject),
     isLicenseRevoked: (license) => w.revoked.licenses.includes(license),
+    isCredentialRevoked: () => false,
     assertCurrent: () => {},
   };
   const authorizer = createAuthorizer(compilePlans(w.plans as Record<string, PlanRule[]>, w.defaultPlan), revocations);

@@ -162,6 +162,11 @@ describe('REGISTRY_TOKEN_CONFIG', () => {
     expect(() => loadConfig({ path, env: { registry_token_config: path } })).not.toThrow();
   });
 
+  it("the client tools' variables are not configuration keys either: a service next to them still starts", () => {
+    const env = { REGISTRY_TOKEN_CLIENT_SECRET: 'secret-of-registry-token-login', registry_token_helper_config: '/etc/helper.yaml' };
+    expect(load(env).signing.keyPath).toBe('/keys/signing.pem');
+  });
+
   it('an explicit path wins over it', () => {
     const other = join(dir, 'other.yaml');
     writeFileSync(other, dump({ ...FILE, signing: { ...FILE.signing, keyPath: '/keys/other.pem' } }));

@@ -52,6 +52,7 @@ describe('parseConfig: defaults', () => {
     expect(config.registry.allowedServices).toEqual([]);
     expect(config.admin.requiredScope).toBe('registry.token.admin');
     expect(config.telemetry.logLevel).toBe('info');
+    expect(config.credentials).toEqual({ enabled: true, requiredScope: 'registry.token.issue', defaultLifetimeSeconds: 86400, maxLifetimeSeconds: 2592000, minLifetimeSeconds: 60 });
   });
 
   it('defaults a plan rule’s actions to pull', () => {
@@ -120,13 +121,32 @@ describe('readConfigFile and loadConfig: file problems', () => {
 
   it.each([
     ['empty', ''],
-    ['comments only', '# nothing yet\n'],
-  ])('an %s file is refused with a one-line message', (_label, text) => {
-    // js-yaml 5 throws "expected a document, but the input is empty" here (see report).
+    ['blank', '\n  \n'],
+    ['comments only', '# nothing yet\n  # still nothing\n'],
+  ])('an %s file counts as {} (docs/configuration.md), so only the required sections are missing', (_label, text) => {
+    // js-yaml 5 alone refuses these ("expected a document, but the input is empty").
     const path = writeYaml(text);
-    const { problems } = configError(() => loadConfig({ path, env: {} }));
-    expect(problems.length).toBeGreaterThan(0);
-    for (const problem of problems) expect(problem).not.toContain('\n');
+    expect(readConfigFile(path)).toEqual({});
+    expect(configError(() => loadConfig({ path, env: {} })).problems).toEqual([
+      'authority: is required',
+      'signing: is required',
+      'registry: is required',
+    ]);
+  });
+
+  it('an empty file with every required key from the environment is a whole configuration', () => {
+    const path = writeYaml('');
+    const config = loadConfig({
+      path,
+      env: {
+        REGISTRY_TOKEN_AUTHORITY__ISSUER: 'https://authority.test',
+        REGISTRY_TOKEN_AUTHORITY__AUDIENCES: 'registry-token',
+        REGISTRY_TOKEN_SIGNING__ISSUER: 'registry-token',
+        REGISTRY_TOKEN_SIGNING__KEYPATH: '/k.pem',
+        REGISTRY_TOKEN_REGISTRY__REALM: 'https://t.test/token',
+      },
+    });
+    expect(config.authority.audiences).toEqual(['registry-token']);
   });
 
   it('loads a minimal file', () => {
@@ -170,6 +190,22 @@ describe('parseConfig: every problem names its key', () => {
     ['a registry rule other than catalog', (d) => (d.plans = { ops: [{ registry: 'tags' }] }), ['plans.ops[0].registry: the only registry resource is "catalog"']],
     ['an unknown key in a plan rule', (d) => (d.plans = { ops: [{ repository: 'a/**', action: ['pull'] }] }), ['plans.ops[0].action: unknown key']],
     ['defaultPlan naming an undefined plan', (d) => ((d.plans = { team: [] }), (d.defaultPlan = 'gold')), ['defaultPlan: names plan "gold", which is not defined under plans']],
+    [
+      'the credential audience as a registry service',
+      (d) => (d.registry.allowedServices = ['registry.example', 'urn:registry-token:credential']),
+      ['registry.allowedServices[1]: "urn:registry-token:credential" is the audience of registry credentials and cannot be a registry service'],
+    ],
+    [
+      'credentials.minLifetimeSeconds above the maximum',
+      (d) => (d.credentials = { minLifetimeSeconds: 600, maxLifetimeSeconds: 300, defaultLifetimeSeconds: 400 }),
+      ['credentials.minLifetimeSeconds: must not exceed credentials.maxLifetimeSeconds (300)'],
+    ],
+    [
+      'credentials.defaultLifetimeSeconds beyond the maximum',
+      (d) => (d.credentials = { maxLifetimeSeconds: 3600 }),
+      ['credentials.defaultLifetimeSeconds: must be from credentials.minLifetimeSeconds (60) to credentials.maxLifetimeSeconds (3600)'],
+    ],
+    ['credentials.maxLifetimeSeconds not whole', (d) => (d.credentials = { maxLifetimeSeconds: 90.5 }), ['credentials.maxLifetimeSeconds: must be a whole number of seconds']],
     ['ledger driver mongodb without ledger.mongodb', (d) => (d.ledger = { driver: 'mongodb' }), ['ledger.mongodb: is required when ledger.driver is mongodb']],
     ['an unknown ledger driver', (d) => (d.ledger = { driver: 'redis' }), [/^ledger\.driver: /]],
     ['store driver redis without store.redis', (d) => (d.store = { driver: 'redis' }), ['store.redis: is required when store.driver is redis']],

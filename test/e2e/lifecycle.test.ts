@@ -2,7 +2,7 @@
 // SIGHUP reload, and SIGKILL under load (no token the clients received lacks its record).
 import { spawnSync } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,7 +135,7 @@ describe('operator commands', () => {
   it('keygen writes the key set, refuses to overwrite, and check-config accepts the new key', () => {
     const out = join(dir, 'keys');
     const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
-    const made = run(['keygen', '--out', out, '--alg', 'ES256', '--service', SERVICE]);
+    const made = run(['keygen', '--out', out, '--alg', 'ES256', '--service', SERVICE, '--json']);
     expect(made.status, made.stderr).toBe(0);
     const result = JSON.parse(made.stdout) as { kid: string; paths: Record<string, string> };
     expect(result.kid).toMatch(/^([A-Z2-7]{4}:){11}[A-Z2-7]{4}$/);
@@ -190,6 +190,35 @@ describe('serve --watch', () => {
   });
 });
 
+describe('serve --watch on a Kubernetes ConfigMap volume', () => {
+  it('reloads when the kubelet swaps the ..data link', async () => {
+    // The layout the kubelet writes: the file is a link through ..data to a timestamped directory,
+    // and an update makes a new directory and renames a new ..data link over the old one.
+    const volume = join(dir, 'configmap');
+    const config = baseConfig(authority, join(dir, 'configmap-ledger'));
+    const port = await freePort();
+    config.server = { host: '127.0.0.1', port };
+    const publish = (version: number) => {
+      const data = join(volume, `..2026_12_0${version}`);
+      mkdirSync(data, { recursive: true });
+      writeConfig(join(data, 'registry-token.yaml'), config);
+      symlinkSync(`..2026_12_0${version}`, join(volume, '..data_tmp'));
+      renameSync(join(volume, '..data_tmp'), join(volume, '..data'));
+    };
+    mkdirSync(volume);
+    publish(1);
+    symlinkSync('..data/registry-token.yaml', join(volume, 'registry-token.yaml'));
+    const service = await startServiceProcess(join(volume, 'registry-token.yaml'), port, {}, ['--watch']);
+    expect((await exchange(service, 'repository:mapped/app:pull')).status).toBe(403);
+    const plans = config.plans as Record<string, unknown[]>;
+    plans.team = [...(plans.team ?? []), { repository: 'mapped/**' }];
+    publish(2);
+    await waitFor(() => service.output().includes('configuration reloaded'));
+    expect((await exchange(service, 'repository:mapped/app:pull')).status).toBe(200);
+    expect(await service.stop('SIGTERM')).toBe(0);
+  });
+});
+
 describe('crash safety', () => {
   it('after SIGKILL under load, every token a client received has its record and the chain verifies', async () => {
     const { service, config } = await start('crash');
@@ -213,7 +242,7 @@ describe('crash safety', () => {
     expect(received.length).toBeGreaterThanOrEqual(200);
 
     const ledgerDir = parseConfig(config).ledger.path;
-    const verify = spawnSync(process.execPath, [CLI, 'ledger', 'verify', '--path', ledgerDir], { encoding: 'utf8', timeout: 30_000 });
+    const verify = spawnSync(process.execPath, [CLI, 'ledger', 'verify', '--path', ledgerDir, '--json'], { encoding: 'utf8', timeout: 30_000 });
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout).ok).toBe(true);
 

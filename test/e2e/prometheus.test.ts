@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, SERVICE } from '../support/stack.ts';
 import { dpopGet, newDpopKeys, tokenUrl } from '../support/dpop-client.ts';
 import { freePort } from '../support/process.ts';
+import { requireTool } from '../support/tools.ts';
 
 async function query(base: string, expression: string): Promise<number | undefined> {
   const response = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(expression)}`);
@@ -22,6 +23,8 @@ describe('prometheus scrapes the service', () => {
   let log = '';
 
   beforeAll(async () => {
+    requireTool('prometheus');
+    requireTool('promtool');
     stack = await startStack();
     const keys = await newDpopKeys();
     const team = await stack.authority.tokenWithDpop('team-dpop', keys);

@@ -123,6 +123,8 @@ describe('admin API authentication', () => {
 
 describe('runtime revocations', () => {
   it('a licence revocation applies at once', async () => {
+    // The same OpTok before and after: the first use put it in the verified-OpTok cache, and the
+    // revocation must still reach it (revocations are checked on every use).
     expect((await exchange()).status).toBe(200);
     const res = await admin('PUT', '/admin/revocations/lic-team', { body: { reason: 'unpaid invoice' } });
     expect(res.status, res.body).toBe(200);

@@ -283,8 +283,7 @@ describe('error answers', () => {
     const res = await rawRequest(`${stack.url}/v2/_catalog?x=1`);
     const body = await expectProblem(res, { status: 404, code: 'not_found', challenge: null, noStore: false });
     expect(body.detail).toBe('no endpoint GET /v2/_catalog');
-    // POST /token (the OAuth form some clients try first) is not served: 404 lets them fall back to GET.
-    const post = await rawRequest(tokenUrl(stack.url, { service: SERVICE }), {
+    const post = await rawRequest(`${stack.url}/tokens`, {
       method: 'POST',
       headers: [['Content-Type', 'application/x-www-form-urlencoded']],
       body: 'grant_type=refresh_token&refresh_token=x&client_id=skopeo',
@@ -342,7 +341,7 @@ describe('error answers', () => {
         },
       }),
     });
-    const pipeline: Pipeline = { exchange: async () => failing(), authenticateAdmin: async () => failing() };
+    const pipeline: Pipeline = { exchange: async () => failing(), issueCredential: async () => failing(), authenticateAdmin: async () => failing() };
     const app = await buildApp({
       pipeline,
       logger,

@@ -205,7 +205,7 @@ describe('GET /token: what clients and the registry get', () => {
     expect(response.headers.get('www-authenticate')).toBeNull();
     const body = (await response.json()) as TokenAnswer;
     secrets.add(body.token);
-    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'issued_at', 'token']);
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'issued_at', 'scope', 'token', 'token_type']);
     expect(body.access_token).toBe(body.token);
     expect(body.expires_in).toBe(300);
     expect(Number.isInteger(body.expires_in)).toBe(true);
@@ -432,7 +432,7 @@ describe('HEAD /token', () => {
     const requestId = `head-${randomUUID()}`;
     const res = await callWithProof(url, { method: 'HEAD', token, proof, headers: [['X-Request-Id', requestId]] });
     expect(res.status).toBe(405);
-    expect(res.headers.allow).toBe('GET');
+    expect(res.headers.allow).toBe('GET, POST');
     expect(res.headers['x-request-id']).toBe(requestId);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -618,13 +618,17 @@ describe('GET /token: OpTok checks', () => {
       code: 'invalid_token',
       challenge: { schemes: ['DPoP'] },
     });
-    expect(detail).toMatch(/no access token/);
+    expect(detail).toMatch(/no credentials/);
   });
 
-  it('Basic credentials are 401 invalid_token', async () => {
+  it('Basic with a password that is no registry credential (a client secret) is 401 invalid_credential', async () => {
     const basic = Buffer.from('team-dpop:secret-team-dpop-000000').toString('base64');
-    const { detail } = await expectRejected(await exchange({ token: null, proof: null, headers: [['Authorization', `Basic ${basic}`]] }), tokenError);
-    expect(detail).toMatch(/Basic/);
+    const { detail } = await expectRejected(await exchange({ token: null, proof: null, headers: [['Authorization', `Basic ${basic}`]] }), {
+      status: 401,
+      code: 'invalid_credential',
+      challenge: { scheme: 'Basic', error: 'invalid_grant' },
+    });
+    expect(detail).toMatch(/not a registry credential.*registry-token login/);
   });
 
   it('an unbound OpTok is 401 "not sender-constrained", unless senderConstraint is optional', async () => {

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { AccessEntry } from '../../src/domain/types.ts';
 import { libtrustKeyId } from '../../src/mint/key-id.ts';
@@ -17,9 +17,25 @@ const clock = () => NOW;
 
 const rsaWithCert = loadSigningKey({ keyPath: SAMPLE_KEY, certificatePath: SAMPLE_CERT });
 
-function ecKey(): SigningKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { privateKey, publicKey, algorithm: 'ES256', keyId: libtrustKeyId(publicKey), x5c: [] };
+function ecKey(curve: 'P-256' | 'P-384' | 'P-521' = 'P-256'): SigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
+  const algorithm = ({ 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' } as const)[curve];
+  return { privateKey, publicKey, algorithm, keyId: libtrustKeyId(publicKey), x5c: [] };
+}
+
+/** The token jose's SignJWT makes for the same claims: what the minter wrote before it signed by itself. */
+function joseToken(key: SigningKey, token: string): Promise<string> {
+  const claims = decodeJwt(token);
+  return new SignJWT({ access: claims.access })
+    .setProtectedHeader(decodeProtectedHeader(token) as { alg: string })
+    .setIssuer(claims.iss!)
+    .setSubject(claims.sub!)
+    .setAudience(claims.aud as string)
+    .setIssuedAt(claims.iat!)
+    .setNotBefore(claims.nbf!)
+    .setExpirationTime(claims.exp!)
+    .setJti(claims.jti!)
+    .sign(key.privateKey);
 }
 
 const ACCESS: AccessEntry[] = [
@@ -129,6 +145,22 @@ describe('createMinter', () => {
     });
     expect(payload.access).toEqual(ACCESS);
     expect(protectedHeader.kid).toBe(key.keyId);
+  });
+
+  it('writes byte for byte the token jose SignJWT writes (RS256 signatures are deterministic)', async () => {
+    for (const key of [rsaWithCert, { ...rsaWithCert, algorithm: 'RS384' as const }, { ...rsaWithCert, algorithm: 'RS512' as const }]) {
+      const { token } = await createMinter({ key, issuer: 'registry-token', lifetimeSeconds: 300, clock }).mint({ subject: 'svc-ci', service: 'registry.localhost', access: ACCESS });
+      expect(token).toBe(await joseToken(key, token));
+    }
+  });
+
+  it.each(['P-256', 'P-384', 'P-521'] as const)('writes the header and claims jose writes, and a JWS (r || s) signature jose verifies (%s)', async (curve) => {
+    const key = ecKey(curve);
+    const { token } = await createMinter({ key, issuer: 'registry-token', lifetimeSeconds: 300, clock }).mint({ subject: 's', service: 'svc', access: ACCESS });
+    const reference = await joseToken(key, token);
+    expect(token.split('.').slice(0, 2)).toEqual(reference.split('.').slice(0, 2));
+    expect(Buffer.from(token.split('.')[2]!, 'base64url').length).toBe(Buffer.from(reference.split('.')[2]!, 'base64url').length);
+    await expect(jwtVerify(token, key.publicKey, { algorithms: [key.algorithm], currentDate: NOW })).resolves.toBeDefined();
   });
 
   it('a token from another key does not verify', async () => {

@@ -60,6 +60,7 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
     it('answers queries newest first, with every filter', async () => {
       const records = Array.from({ length: 20 }, (_, i) => record(i, i % 5 === 4 ? { outcome: 'rejected', reason: 'insufficient_scope', granted: [] } : {}));
       records[7] = record(7, { service: 'other.example' });
+      records[9] = record(9, { operation: 'credential', jti: 'rtc_01JCREDENTIAL0000000000000', granted: [] });
       for (const r of records) await h.ledger.append(r);
       const jtis = (rs: readonly IssuanceRecord[]) => rs.map((r) => r.jti);
       const expectFilter = async (query: Omit<IssuanceQuery, 'limit'>, keep: (r: IssuanceRecord) => boolean) => {
@@ -73,6 +74,8 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       await expectFilter({ tenant: 'tenant-0' }, (r) => r.tenant === 'tenant-0');
       await expectFilter({ service: 'other.example' }, (r) => r.service === 'other.example');
       await expectFilter({ outcome: 'rejected' }, (r) => r.outcome === 'rejected');
+      await expectFilter({ operation: 'credential' }, (r) => r.operation === 'credential');
+      await expectFilter({ operation: 'token' }, (r) => r.operation === undefined);
       await expectFilter({ repository: 'team/app-2' }, (r) => r.granted.some((g) => g.name === 'team/app-2'));
       const since = new Date(records[5]!.issuedAt);
       const until = new Date(records[12]!.issuedAt);
@@ -106,17 +109,20 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       expect(await h.ledger.listRevocations()).toEqual([]);
       const lic = { kind: 'license' as const, value: 'lic-9', reason: 'chargeback', revokedAt: '2025-03-01T12:00:00.000Z', revokedBy: 'admin@example' };
       const sub = { kind: 'subject' as const, value: 'user-7', reason: 'abuse', revokedAt: '2025-03-01T12:01:00.000Z' };
+      const cred = { kind: 'credential' as const, value: 'rtc_01JCREDENTIAL0000000000000', reason: 'leaked', revokedAt: '2025-03-01T12:02:00.000Z' };
       await h.ledger.putRevocation(lic);
       await h.ledger.putRevocation(sub);
+      await h.ledger.putRevocation(cred);
       await h.ledger.putRevocation({ ...sub, reason: 'abuse, confirmed' });
       const sorted = (list: { kind: string; value: string }[]) => [...list].sort((a, b) => `${a.kind}${a.value}`.localeCompare(`${b.kind}${b.value}`));
-      expect(sorted(await h.ledger.listRevocations())).toEqual([lic, { ...sub, reason: 'abuse, confirmed' }]);
+      expect(sorted(await h.ledger.listRevocations())).toEqual([cred, lic, { ...sub, reason: 'abuse, confirmed' }]);
 
       const reopened = await h.reopen();
-      expect(sorted(await reopened.listRevocations())).toEqual([lic, { ...sub, reason: 'abuse, confirmed' }]);
+      expect(sorted(await reopened.listRevocations())).toEqual([cred, lic, { ...sub, reason: 'abuse, confirmed' }]);
       expect(await reopened.deleteRevocation('license', 'lic-9')).toBe(true);
       expect(await reopened.deleteRevocation('license', 'lic-9')).toBe(false);
       expect(await reopened.deleteRevocation('subject', 'lic-9')).toBe(false);
+      expect(await reopened.deleteRevocation('credential', cred.value)).toBe(true);
       const again = await h.reopen();
       expect(await again.listRevocations()).toEqual([{ ...sub, reason: 'abuse, confirmed' }]);
     });

@@ -15,7 +15,7 @@ it('masks store.redis.password and the password of store.redis.url', () => {
   const config = baseConfig({ issuer: 'http://127.0.0.1:1' }, dir);
   config.store = { driver: 'redis', redis: { url: 'rediss://svc:url-secret-1234@cache.internal:6380/2', password: 'key-secret-5678' } };
   const path = writeConfig(join(dir, 'config.yaml'), config);
-  const result = spawnSync(process.execPath, [CLI, 'check-config', '--config', path], { encoding: 'utf8', timeout: 30_000 });
+  const result = spawnSync(process.execPath, [CLI, 'check-config', '--json', '--config', path], { encoding: 'utf8', timeout: 30_000 });
   expect(result.status, result.stderr).toBe(0);
   expect(result.stdout).not.toContain('url-secret-1234');
   expect(result.stdout).not.toContain('key-secret-5678');

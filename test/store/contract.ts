@@ -78,12 +78,13 @@ export function sharedStoreContract(driver: string, open: () => Promise<StoreUnd
       await store.revocations.put(revocation('license', value, 'first'));
       await store.revocations.put(revocation('license', value, 'second'));
       await store.revocations.put(revocation('subject', value));
+      await store.revocations.put(revocation('credential', value));
       const mine = (await store.revocations.list()).filter((r) => r.value === value);
-      expect(mine).toEqual(expect.arrayContaining([revocation('license', value, 'second'), revocation('subject', value)]));
-      expect(mine).toHaveLength(2);
+      expect(mine).toEqual(expect.arrayContaining([revocation('license', value, 'second'), revocation('subject', value), revocation('credential', value)]));
+      expect(mine).toHaveLength(3);
       expect(await store.revocations.delete('license', value)).toBe(true);
       expect(await store.revocations.delete('license', value)).toBe(false);
-      expect((await store.revocations.list()).filter((r) => r.value === value)).toEqual([revocation('subject', value)]);
+      expect((await store.revocations.list()).filter((r) => r.value === value)).toEqual([revocation('credential', value), revocation('subject', value)]);
     });
 
     it('answers its readiness check', async () => {

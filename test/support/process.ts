@@ -31,12 +31,26 @@ export function writeConfig(path: string, config: Record<string, unknown>): stri
   return path;
 }
 
+/** Which program `serve` is: this checkout's src/cli.ts by default, or an installed `registry-token`. */
+export interface Launch {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly cwd?: string;
+}
+
 /** Runs the CLI and resolves once /healthz answers. */
-export async function startServiceProcess(configPath: string, port: number, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  configPath: string,
+  port: number,
+  env: NodeJS.ProcessEnv = {},
+  args: string[] = [],
+  launch: Launch = { file: process.execPath, args: [CLI] },
+): Promise<ServiceProcess> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toUpperCase().startsWith('REGISTRY_TOKEN_')));
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configPath, ...args], {
+  const child = spawn(launch.file, [...launch.args, 'serve', '--config', configPath, ...args], {
     env: { ...clean, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(launch.cwd === undefined ? {} : { cwd: launch.cwd }),
   });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { InvalidRequestError, NotFoundError } from '../../domain/errors.ts';
 import type { Principal } from '../../domain/types.ts';
 import type { Pipeline } from '../../pipeline.ts';
+import { CREDENTIAL_ID } from '../../credentials/format.ts';
 import type { Ledger, RevocationKind } from '../../record/ledger.ts';
 import type { RevocationStore } from '../../store/store.ts';
 import { credentialsOf, type CredentialOptions } from '../credentials.ts';
@@ -18,6 +19,7 @@ const auditQuery = z.strictObject({
   service: z.string().max(255).optional(),
   repository: z.string().max(255).optional(),
   outcome: z.enum(['issued', 'rejected', 'refusals-summary']).optional(),
+  operation: z.enum(['token', 'credential']).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(50),
@@ -57,6 +59,10 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     app.put(`${prefix}/:value`, async (request, reply) => {
       const who = await operator(request);
       const { value } = request.params as { value: string };
+      // A typo would revoke nothing and look like success.
+      if (kind === 'credential' && !CREDENTIAL_ID.test(value)) {
+        throw new InvalidRequestError('invalid_request', `"${value}" is not a registry credential id (rtc_ and 26 characters, as POST /credentials answered)`);
+      }
       const { reason } = parse(revocationBody, request.body);
       const revocation = { kind, value, reason, revokedAt: new Date().toISOString(), revokedBy: who.subject };
       await revocations.put(revocation);
@@ -73,8 +79,9 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
       return reply.code(204).send();
     });
   };
-  // Subjects first: the static segment must win over a licence named "subjects".
+  // Subjects and credentials first: the static segment must win over a licence of that name.
   revocationRoutes('/admin/revocations/subjects', 'subject');
+  revocationRoutes('/admin/revocations/credentials', 'credential');
   revocationRoutes('/admin/revocations', 'license');
 
   app.get('/admin/revocations', async (request) => {

@@ -1,46 +1,92 @@
-// GET /token: the Docker registry token endpoint (distribution "Token Authentication
-// Specification"), answering in the shape clients parse (shared registry facts).
-import type { FastifyInstance } from 'fastify';
-import type { Pipeline } from '../../pipeline.ts';
+// The Docker registry token endpoint (distribution "Token Authentication Specification" and
+// its OAuth2 form), answering in the shapes clients parse (shared registry facts):
+//   GET /token   an OpTok (DPoP or mTLS), or a registry credential as the Basic password
+//   POST /token  an OAuth form: grant_type refresh_token or password, with a registry credential
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { presentedPassword } from '../../authenticate/password.ts';
+import type { Credentials } from '../../authenticate/credentials.ts';
 import type { NonceSource } from '../../authenticate/dpop-nonce.ts';
-import { credentialsOf, type CredentialOptions } from '../credentials.ts';
-import { MethodNotAllowedError } from '../../domain/errors.ts';
+import { formatScope } from '../../authorize/scope.ts';
+import { InvalidRequestError, MethodNotAllowedError } from '../../domain/errors.ts';
+import type { Pipeline, RequestContext, TokenGrant } from '../../pipeline.ts';
+import { credentialsOf, formCredentialOf, formValues, type CredentialOptions, type FormFields } from '../credentials.ts';
 
-type Query = Record<string, string | string[] | undefined>;
-
-function all(query: Query, name: string): string[] {
-  const value = query[name];
-  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+export interface TokenRouteDeps {
+  pipeline: Pipeline;
+  credentials: CredentialOptions;
+  nonces: NonceSource | undefined;
+  /** `credentials.enabled`: POST /token is served only with registry credentials. */
+  credentialsEnabled: boolean;
 }
 
-export function tokenRoutes(app: FastifyInstance, deps: { pipeline: Pipeline; credentials: CredentialOptions; nonces: NonceSource | undefined }): void {
+export function contextOf(request: FastifyRequest): RequestContext {
+  return { requestId: request.id, remoteAddress: request.ip, userAgent: request.headers['user-agent'] };
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+
+function isForm(request: FastifyRequest): boolean {
+  return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === FORM;
+}
+
+/** The answer of both methods: `token` and `access_token` (docker and ctr read the latter on POST). */
+function answer(grant: TokenGrant, refreshToken: string | undefined) {
+  return {
+    token: grant.minted.token,
+    access_token: grant.minted.token,
+    token_type: 'Bearer',
+    expires_in: grant.minted.expiresIn,
+    issued_at: grant.minted.issuedAt.toISOString(),
+    scope: grant.decision.access.map((entry) => formatScope({ ...entry, class: undefined })).join(' '),
+    ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+  };
+}
+
+/**
+ * What `offline_token=true` / `access_type=offline` get back as `refresh_token`: the very
+ * credential that was presented, never a new or rotated one (clients keep the first forever).
+ */
+function sameCredential(grant: TokenGrant, credentials: Credentials, offline: boolean): string | undefined {
+  if (!offline || grant.principal.binding.method !== 'credential') return undefined;
+  return presentedPassword(credentials)?.secret;
+}
+
+export function tokenRoutes(app: FastifyInstance, deps: TokenRouteDeps): void {
   // HEAD would run the whole exchange (and record an issuance nobody receives): not served.
   app.head('/token', async (request) => {
-    throw new MethodNotAllowedError(request.method, ['GET']);
+    throw new MethodNotAllowedError(request.method, ['GET', ...(deps.credentialsEnabled ? ['POST'] : [])]);
   });
+
   app.get('/token', { exposeHeadRoute: false }, async (request, reply) => {
-    const query = request.query as Query;
+    const query = request.query as FormFields;
+    const credentials = credentialsOf(request, deps.credentials);
     const grant = await deps.pipeline.exchange({
-      credentials: credentialsOf(request, deps.credentials),
-      service: all(query, 'service'),
-      scopes: all(query, 'scope'),
-      clientId: all(query, 'client_id'),
-      context: {
-        requestId: request.id,
-        remoteAddress: request.ip,
-        userAgent: request.headers['user-agent'],
-      },
+      credentials,
+      service: formValues(query, 'service'),
+      scopes: formValues(query, 'scope'),
+      clientId: formValues(query, 'client_id'),
+      context: contextOf(request),
     });
     if (deps.nonces !== undefined) reply.header('dpop-nonce', deps.nonces.current());
-    // `offline_token` is accepted and ignored: the OpTok is the long-lived credential, so no
-    // refresh token is ever issued.
-    return reply
-      .header('pragma', 'no-cache')
-      .send({
-        token: grant.minted.token,
-        access_token: grant.minted.token,
-        expires_in: grant.minted.expiresIn,
-        issued_at: grant.minted.issuedAt.toISOString(),
-      });
+    const offline = formValues(query, 'offline_token').includes('true');
+    return reply.header('pragma', 'no-cache').send(answer(grant, sameCredential(grant, credentials, offline)));
+  });
+
+  if (!deps.credentialsEnabled) return;
+  app.post('/token', async (request, reply) => {
+    if (request.body !== undefined && !isForm(request)) {
+      throw new InvalidRequestError('invalid_request', `POST /token takes an ${FORM} body (RFC 6749)`);
+    }
+    const fields = (request.body ?? {}) as FormFields;
+    const credentials = { ...credentialsOf(request, deps.credentials), formCredential: formCredentialOf(fields) };
+    const grant = await deps.pipeline.exchange({
+      credentials,
+      service: formValues(fields, 'service'),
+      scopes: formValues(fields, 'scope'),
+      clientId: formValues(fields, 'client_id'),
+      context: contextOf(request),
+    });
+    const offline = formValues(fields, 'access_type').includes('offline');
+    return reply.header('pragma', 'no-cache').send(answer(grant, sameCredential(grant, credentials, offline)));
   });
 }

@@ -320,7 +320,7 @@ export function ledgerExport(path: string): { jti: string; outcome: string; reas
 }
 
 export function ledgerVerify(path: string): { status: number | null; report: { ok?: boolean; records?: number }; output: string } {
-  const result = spawnSync(process.execPath, [CLI, 'ledger', 'verify', '--path', path], { encoding: 'utf8', timeout: 30_000 });
+  const result = spawnSync(process.execPath, [CLI, 'ledger', 'verify', '--path', path, '--json'], { encoding: 'utf8', timeout: 30_000 });
   let report: { ok?: boolean; records?: number } = {};
   try {
     report = JSON.parse(result.stdout) as typeof report;
