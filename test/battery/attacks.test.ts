@@ -583,11 +583,11 @@ describe('defect 9: the small ones', () => {
     await expectServes(service, teamTok, keys.team);
   });
 
-  it('HEAD /token is 405 (Allow: GET) and records nothing', { timeout: 20_000 }, async () => {
+  it('HEAD /token is 405 (Allow: GET, POST) and records nothing', { timeout: 20_000 }, async () => {
     const requestId = `head-${randomUUID()}`;
     const res = await exchange(service, teamTok, keys.team, { method: 'HEAD', headers: [['X-Request-Id', requestId]], localAddress: attacker() });
     expect(res.status).toBe(405);
-    expect(res.headers.allow).toBe('GET');
+    expect(res.headers.allow).toBe('GET, POST');
     await expectServes(service, teamTok, keys.team);
     expect(ledgerExport(service.ledgerPath).filter((r) => r.requestId === requestId)).toEqual([]);
   });
