@@ -10,20 +10,8 @@ import { callWithProof, makeProof, newDpopKeys, tokenUrl, type KeyPair, type Raw
 import { startHaproxy, type Balancer } from '../support/haproxy.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { expectRefusal } from '../battery/support/expect.ts';
-import {
-  Battery,
-  SERVICE,
-  jtiOf,
-  ledgerExport,
-  ledgerVerify,
-  opTokClaims,
-  opTokWithDpop,
-  signWithAuthorityKey,
-  sleep,
-  waitFor,
-  type AuthorityProcess,
-  type BatteryService,
-} from '../battery/support/harness.ts';
+import { Battery, SERVICE, jtiOf, ledgerExport, ledgerVerify, opTokClaims, opTokWithDpop, signWithAuthorityKey, sleep, waitFor } from '../battery/support/harness.ts';
+import type { AuthorityProcess, BatteryService } from '../battery/support/harness.ts';
 
 const PASSWORD = 'replicas-redis-password-0001';
 const PER_CLIENT = 20;
