@@ -11,7 +11,6 @@ import { createAccessTokenVerifier } from './authenticate/access-token.ts';
 import { createAuthenticator } from './authenticate/authenticate.ts';
 import { createDpopVerifier } from './authenticate/dpop.ts';
 import { createNonceSource } from './authenticate/dpop-nonce.ts';
-import { MemoryReplayCache } from './authenticate/replay-cache.ts';
 import { createAuthorizer, type Authorizer } from './authorize/decide.ts';
 import { compilePlans } from './authorize/plans.ts';
 import { RevocationSet } from './authorize/revocations.ts';
@@ -25,8 +24,10 @@ import { createSigner } from './mint/signer.ts';
 import { SIGNING_ALGORITHMS } from './mint/signing-key.ts';
 import { createRateLimits } from './limits/rate-limits.ts';
 import { createPipeline, type DecisionEvent, type Pipeline } from './pipeline.ts';
-import { createLedger, watchRevocations } from './record/index.ts';
+import { createLedger } from './record/index.ts';
 import type { Ledger } from './record/ledger.ts';
+import { ledgerRevocations, openStore, watchRevocations } from './store/index.ts';
+import type { SharedStore } from './store/store.ts';
 import { buildApp } from './http/app.ts';
 import { adminRoutes } from './http/routes/admin.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
@@ -38,6 +39,8 @@ export interface ServiceDeps {
   clock?: Clock;
   /** Tests may hand in a ledger; otherwise `ledger` configuration decides. */
   ledger?: Ledger;
+  /** Tests may hand in a shared store; otherwise `store` configuration decides. */
+  store?: SharedStore;
   telemetry?: Telemetry;
 }
 
@@ -54,7 +57,8 @@ export interface Service {
    * and loaded first, so a refused reload changes nothing); everything else needs a restart.
    */
   reload(config: Config): { keys: KeySetChange };
-  /** Re-reads runtime revocations from the ledger store now. */
+  readonly store: SharedStore;
+  /** Re-reads runtime revocations from where they live (the shared store) now. */
   refreshRevocations(): Promise<void>;
   close(): Promise<void>;
 }
@@ -94,6 +98,29 @@ function logKeyChange(logger: Logger, change: KeySetChange): void {
   }
 }
 
+/**
+ * `store` in /readyz. Failing closed, an unreachable store makes the replica not ready (it would
+ * refuse every token). With `local` the replica still serves, so it stays ready and says it is
+ * running on its own memory.
+ */
+function storeReadiness(store: SharedStore, onUnavailable: Config['store']['onStoreUnavailable']) {
+  let fallingBack = false;
+  return {
+    name: 'store',
+    check: async () => {
+      try {
+        await store.check();
+        fallingBack = false;
+      } catch (error) {
+        if (onUnavailable === 'fail-closed') throw error;
+        fallingBack = true;
+      }
+      return undefined;
+    },
+    detail: () => ({ driver: store.driver, ...(fallingBack ? { fallback: 'local', reason: 'the shared store does not answer' } : {}) }),
+  };
+}
+
 export async function createService(config: Config, deps: ServiceDeps): Promise<Service> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
@@ -121,15 +148,27 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   if (!authority.requireAccessTokenType) {
     logger.warn('authority.requireAccessTokenType is false: OpToks are accepted without typ "at+jwt" (RFC 9068), so an ID token or other JWT signed by the Authority passes as an access token');
   }
+  const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock }));
+  // What replicas share: the replay cache, the rate-limit counters, runtime revocations.
+  let store: SharedStore;
+  try {
+    store = deps.store ?? (await openStore(config.store, {
+      replay: { capacity: authority.dpop.replayCacheSize, perClient: authority.dpop.replayCachePerClient },
+      ledgerRevocations: ledgerRevocations(ledger),
+      now: () => clock().getTime(),
+      logger,
+      onCommand: (operation, outcome, seconds) => metrics.storeCommand(operation, outcome, seconds),
+    }));
+  } catch (error) {
+    if (deps.ledger === undefined) await ledger.close();
+    throw error;
+  }
   const nonces = authority.dpop.requireNonce ? createNonceSource({ secret: authority.dpop.nonceSecret }) : undefined;
   const dpop = createDpopVerifier({
     algorithms: authority.dpop.algorithms,
     maxAgeSeconds: authority.dpop.maxAgeSeconds,
     clockToleranceSeconds: authority.clockToleranceSeconds,
-    replayCache: new MemoryReplayCache(authority.dpop.replayCacheSize, {
-      perClient: authority.dpop.replayCachePerClient,
-      now: () => clock().getTime(),
-    }),
+    replayCache: store.replay,
     nonces,
     now: () => clock().getTime(),
   });
@@ -163,10 +202,10 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     now: () => clock().getTime(),
   });
   const authorizer = createAuthorizer(compilePlans(config.plans, config.defaultPlan), revocations);
-  const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock }));
 
-  // Other replicas revoke through the shared store: polling it brings their changes here within seconds.
-  const revocationWatch = await watchRevocations(ledger, {
+  // Other replicas revoke through the shared store: polling it (and its push, where it has one)
+  // brings their changes here within seconds.
+  const revocationWatch = await watchRevocations(store.revocations, {
     pollSeconds: config.ledger.revocationPollSeconds,
     logger,
     onChange: (list) => revocations.setRuntime(list),
@@ -216,7 +255,9 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     else decisions.info(line, `${what} ${event.outcome === 'issued' ? 'issued' : 'refused'}`);
   };
 
-  const rateLimits = config.rateLimits.enabled ? createRateLimits(config.rateLimits, { metrics, logger }) : undefined;
+  const rateLimits = config.rateLimits.enabled
+    ? createRateLimits(config.rateLimits, { metrics, logger, counters: (name, options) => store.counters(name, options) })
+    : undefined;
   const pipeline = createPipeline({
     authenticator,
     authorizer,
@@ -268,10 +309,11 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
         },
       },
       { name: 'revocations', check: async () => { revocations.assertCurrent(); return undefined; } },
+      storeReadiness(store, config.store.onStoreUnavailable),
     ],
     plugins: [
       (instance) => operatorRoutes(instance, { jwks: () => keys.current().jwks, telemetry: config.telemetry.metricsPort === undefined ? telemetry : undefined }),
-      (instance) => adminRoutes(instance, { pipeline, ledger, credentials, onRevocationChange: refreshRevocations }),
+      (instance) => adminRoutes(instance, { pipeline, ledger, revocations: store.revocations, credentials, onRevocationChange: refreshRevocations }),
     ],
   });
   app.addHook('onListen', async () => {
@@ -282,6 +324,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   return {
     app,
     ledger,
+    store,
     telemetry,
     pipeline,
     authorizer,
@@ -302,6 +345,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     async close() {
       revocationWatch.close();
       await app.close();
+      await store.close();
       await ledger.close();
       await telemetry.shutdown();
     },

@@ -150,6 +150,8 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
             cause: error,
           });
         }
+        // A shared cache that cannot be reached says so itself (store_unavailable).
+        if (error instanceof UnavailableError) throw error;
         throw new UnavailableError('replay_cache_full', 'too many DPoP proofs in flight; retry shortly', { cause: error });
       }
       if (!fresh) throw bad('the DPoP proof has been used before; make a fresh proof for every request');

@@ -1,5 +1,5 @@
 // What the authorize stage needs to know about revocations: a read-only view. The
-// configuration's list and the ledger store's runtime entries are merged behind it.
+// configuration's list and the runtime entries (ledger store or shared store) are merged behind it.
 import { UnavailableError } from '../domain/errors.ts';
 
 export interface RevocationView {
@@ -61,13 +61,13 @@ export class RevocationSet implements RevocationView {
     const freshness = this.#freshness;
     if (freshness === undefined) return;
     if (this.#readAt === undefined) {
-      throw new UnavailableError('revocations_unavailable', 'revocations have not been read from the ledger store yet; no token is issued until they are, try again shortly', {
+      throw new UnavailableError('revocations_unavailable', 'runtime revocations have not been read from their store yet; no token is issued until they are, try again shortly', {
         detail: 'runtime revocations never read since start-up',
       });
     }
     const age = this.ageSeconds()!;
     if (age > freshness.maxStalenessSeconds) {
-      throw new UnavailableError('revocations_unavailable', 'revocations could not be re-read from the ledger store recently enough; no token is issued until they are, try again shortly', {
+      throw new UnavailableError('revocations_unavailable', 'runtime revocations could not be re-read from their store recently enough; no token is issued until they are, try again shortly', {
         detail: `runtime revocations last read ${Math.floor(age)} s ago; ledger.revocationMaxStalenessSeconds is ${freshness.maxStalenessSeconds}`,
       });
     }

@@ -5,7 +5,24 @@ import { CONFIG_FLAG, EXIT, stringFlag, type Command } from './command.ts';
 
 function masked(config: Config): unknown {
   const secret = /password|secret|uri/i;
-  return JSON.parse(JSON.stringify(config, (key, value: unknown) => (secret.test(key) && typeof value === 'string' ? '***' : value)));
+  return JSON.parse(JSON.stringify(config, (key, value: unknown) => {
+    if (typeof value !== 'string') return value;
+    if (secret.test(key)) return '***';
+    return withoutUrlPassword(value);
+  }));
+}
+
+/** A URL's password (store.redis.url may carry one) is masked; anything else is left as it is. */
+function withoutUrlPassword(value: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(value)) return value;
+  try {
+    const url = new URL(value);
+    if (url.password === '') return value;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    return value;
+  }
 }
 
 export const checkConfigCommand: Command = {

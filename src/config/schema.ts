@@ -253,6 +253,36 @@ const ledgerSchema = z.strictObject({
     .default({ maxRecordBytes: 4096, anonymous: 'summary', summaryIntervalSeconds: 60 }),
 });
 
+const redisSchema = z.strictObject({
+  /** redis://[user:password@]host:port[/db], or rediss:// for TLS. */
+  url: z.string().regex(/^rediss?:\/\/[^/?#]+/, 'must be a redis:// or rediss:// URL with a host'),
+  /** Every key (and the revocations channel) starts with it: several services can share one Redis. */
+  keyPrefix: z.string().max(64).default('registry-token:'),
+  /** AUTH (Redis 6 ACL user); may also be given in the URL. */
+  username: nonEmpty.optional(),
+  password: nonEmpty.optional(),
+  /** With a rediss:// URL: the CA to trust (else the system's), a client certificate, the name to verify. */
+  tls: z
+    .strictObject({
+      caPath: nonEmpty.optional(),
+      certPath: nonEmpty.optional(),
+      keyPath: nonEmpty.optional(),
+      servername: nonEmpty.optional(),
+    })
+    .optional(),
+  connectTimeoutMs: z.number().int().min(50).max(60_000).default(2000),
+  /** A command without an answer this long fails: the request gets 503 store_unavailable, never hangs. */
+  commandTimeoutMs: z.number().int().min(10).max(10_000).default(500),
+});
+
+const storeSchema = z.strictObject({
+  /** memory: this process only (one replica). redis: shared by every replica. */
+  driver: z.enum(['memory', 'redis']).default('memory'),
+  redis: redisSchema.optional(),
+  /** fail-closed: 503 store_unavailable. local: this replica's memory meanwhile (docs say what it risks). */
+  onStoreUnavailable: z.enum(['fail-closed', 'local']).default('fail-closed'),
+});
+
 const lifetime = z.number().int('must be a whole number of seconds').min(1, 'must be at least 1');
 
 /** Registry credentials: what Docker clients use as a password, issued to an OpTok (POST /credentials). */
@@ -302,6 +332,7 @@ export const configSchema = z
       .default({ requiredScope: 'registry.token.admin' }),
     telemetry: telemetrySchema.default(() => telemetrySchema.parse({})),
     rateLimits: rateLimitsSchema.default(() => rateLimitsSchema.parse({})),
+    store: storeSchema.default(() => storeSchema.parse({})),
     credentials: credentialsSchema.default(() => credentialsSchema.parse({})),
   })
   .superRefine((config, ctx) => {
@@ -315,6 +346,16 @@ export const configSchema = z
         path: ['ledger', 'revocationMaxStalenessSeconds'],
         message: `must be greater than ledger.revocationPollSeconds (${config.ledger.revocationPollSeconds}), or every poll would arrive too late`,
       });
+    }
+    if (config.store.driver === 'redis' && config.store.redis === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['store', 'redis'], message: 'is required when store.driver is redis' });
+    }
+    const redis = config.store.redis;
+    if (redis?.tls !== undefined && !redis.url.startsWith('rediss://')) {
+      ctx.addIssue({ code: 'custom', path: ['store', 'redis', 'tls'], message: 'needs a rediss:// url (redis:// is plain TCP)' });
+    }
+    if ((redis?.tls?.certPath === undefined) !== (redis?.tls?.keyPath === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['store', 'redis', 'tls'], message: 'certPath and keyPath go together (a client certificate and its key)' });
     }
     const lifetimes = config.credentials;
     if (lifetimes.minLifetimeSeconds > lifetimes.maxLifetimeSeconds) {

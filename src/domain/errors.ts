@@ -25,6 +25,7 @@ export type ReasonCode =
   | 'authority_unavailable'
   | 'replay_cache_full'
   | 'revocations_unavailable'
+  | 'store_unavailable'
   | 'rate_limited'
   | 'server_error';
 
@@ -148,13 +149,13 @@ export class MethodNotAllowedError extends ServiceError {
   }
 }
 
-/** 503: a dependency (ledger, Authority keys) cannot be reached; the caller may retry. */
+/** 503: a dependency (ledger, Authority keys, shared store) cannot be reached; the caller may retry. */
 export class UnavailableError extends ServiceError {
   readonly status = 503;
   readonly oauthError = 'temporarily_unavailable';
   readonly dockerCode = 'UNAVAILABLE';
   constructor(
-    reason: 'ledger_unavailable' | 'authority_unavailable' | 'replay_cache_full' | 'revocations_unavailable',
+    reason: 'ledger_unavailable' | 'authority_unavailable' | 'replay_cache_full' | 'revocations_unavailable' | 'store_unavailable',
     message: string,
     options?: ServiceErrorOptions,
   ) {

@@ -3,10 +3,13 @@
 // address is refused for the rest of the window), and per authenticated client, which the
 // pipeline asks through ClientLimiter after authentication. Refusals are TooManyRequestsError,
 // so the one renderer (src/http/errors.ts) writes them; the plugin never answers itself.
+// The counts live in the shared store's counters (src/store/): in this process, or in Redis
+// for all replicas; a store that cannot count refuses with its own 503 store_unavailable.
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { TooManyRequestsError } from '../domain/errors.ts';
+import type { Counters, SharedStore } from '../store/store.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { ClientLimiter } from './client-limiter.ts';
 
@@ -35,6 +38,7 @@ export interface RateLimits {
 }
 
 type Checker = ReturnType<FastifyInstance['createRateLimit']>;
+type PluginCallback = (error: Error | null, result: { current: number; ttl: number } | null) => void;
 
 /** Keys per counter before the least recently used is dropped: bounded memory under a spread flood. */
 const KEYS_PER_LIMIT = 100_000;
@@ -47,11 +51,40 @@ async function overLimit(check: Checker, request: FastifyRequest, increment: boo
   return over ? result.ttlInSeconds : undefined;
 }
 
+/**
+ * The plugin's custom `store`: it makes one for its defaults and asks each createRateLimit for a
+ * child with that limit's options, where `counter` names the limit and so its own counters.
+ */
+function pluginStore(counters: SharedStore['counters']) {
+  return class SharedCounters {
+    readonly #counters: Counters | undefined;
+    constructor(params: { counter?: string }) {
+      this.#counters = params.counter === undefined ? undefined : counters(params.counter, { maxKeys: KEYS_PER_LIMIT });
+    }
+    child(params: { counter?: string }): SharedCounters {
+      return new SharedCounters(params);
+    }
+    incr(key: string, callback: PluginCallback, timeWindow: number): void {
+      this.#use().incr(key, timeWindow).then((count) => callback(null, count), (error: Error) => callback(error, null));
+    }
+    read(key: string, callback: PluginCallback, timeWindow: number): void {
+      this.#use().read(key, timeWindow).then((count) => callback(null, count), (error: Error) => callback(error, null));
+    }
+    #use(): Counters {
+      if (this.#counters === undefined) throw new Error('a rate limit without a counter name');
+      return this.#counters;
+    }
+  };
+}
+
 function per(limit: Limit): string {
   return `at most ${limit.max} in ${limit.windowSeconds} s`;
 }
 
-export function createRateLimits(options: RateLimitOptions, deps: { metrics: Metrics; logger: Logger }): RateLimits {
+export function createRateLimits(
+  options: RateLimitOptions,
+  deps: { metrics: Metrics; logger: Logger; counters: SharedStore['counters'] },
+): RateLimits {
   const { metrics, logger } = deps;
   let perClient: Checker | undefined;
 
@@ -72,15 +105,15 @@ export function createRateLimits(options: RateLimitOptions, deps: { metrics: Met
 
   async function install(app: FastifyInstance, hooks: RateLimitHooks): Promise<void> {
     // global: false: nothing is limited by the plugin's own route hooks; our hooks decide.
-    await app.register(rateLimit, { global: false, cache: KEYS_PER_LIMIT });
-    const counter = (limit: Limit, extra: { keyGenerator?: (request: FastifyRequest) => string } = {}) =>
-      app.createRateLimit({ max: limit.max, timeWindow: limit.windowSeconds * 1000, cache: KEYS_PER_LIMIT, ...extra } as Parameters<FastifyInstance['createRateLimit']>[0]);
+    await app.register(rateLimit, { global: false, store: pluginStore(deps.counters) } as Parameters<typeof rateLimit>[1]);
+    const counter = (name: string, limit: Limit, extra: { keyGenerator?: (request: FastifyRequest) => string } = {}) =>
+      app.createRateLimit({ counter: name, max: limit.max, timeWindow: limit.windowSeconds * 1000, ...extra } as Parameters<FastifyInstance['createRateLimit']>[0]);
     // request.ip (trustedProxies decide it), IPv6 by its /64, which one host can fill at will.
     // It is undefined only for a socket already gone; those share one key.
     const address = { keyGenerator: (request: FastifyRequest) => normalizeIP(request.ip ?? 'gone', 64) };
-    const perAddress = counter(options.perAddress, address);
-    const failedAuth = counter(options.failedAuthPerAddress, address);
-    perClient = counter(options.perClient, { keyGenerator: (request) => (request as unknown as { clientKey: string }).clientKey });
+    const perAddress = counter('per-address', options.perAddress, address);
+    const failedAuth = counter('failed-auth', options.failedAuthPerAddress, address);
+    perClient = counter('per-client', options.perClient, { keyGenerator: (request) => (request as unknown as { clientKey: string }).clientKey });
 
     app.addHook('onRequest', async (request) => {
       if (!hooks.applies(request)) return;
@@ -104,7 +137,9 @@ export function createRateLimits(options: RateLimitOptions, deps: { metrics: Met
 
     app.addHook('onResponse', async (request) => {
       if (!hooks.applies(request) || !hooks.failedAuthentication(request)) return;
-      const result = await failedAuth(request);
+      // The answer is sent: a store that cannot count this failure leaves only the store metric.
+      const result = await failedAuth(request).catch(() => undefined);
+      if (result === undefined) return;
       if (!result.isAllowed && result.remaining === 0 && !result.isExceeded) {
         // Said once per window: by the failure that reached the limit (current === max).
         logger.warn({ address: request.ip, failures: result.max, retryAfterSeconds: result.ttlInSeconds }, 'address refused after too many failed authentications');

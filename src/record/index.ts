@@ -63,5 +63,3 @@ export { exportFromLedger, exportLedger } from './export.ts';
 export type { ExportRange, ExportResult } from './export.ts';
 export { SpoolingLedger } from './spool.ts';
 export type { SpoolStatus } from './spool.ts';
-export { watchRevocations } from './revocation-cache.ts';
-export type { RevocationWatch } from './revocation-cache.ts';

@@ -22,7 +22,12 @@ export interface Metrics {
   observeRevocationsAge(read: () => number | undefined): void;
   /** Records waiting in the ledger spool, asked at each scrape. */
   observeSpoolDepth(read: () => number | undefined): void;
+  /** One round trip to the shared store (`store.driver: redis`): what for, its outcome, how long. */
+  storeCommand(operation: StoreOperationName, outcome: 'ok' | 'error', seconds: number): void;
 }
+
+export type StoreOperationName = 'replay' | 'counter' | 'revocations' | 'check';
+const STORE_OPERATIONS: readonly StoreOperationName[] = ['replay', 'counter', 'revocations', 'check'];
 
 export type RateLimitName = 'per_address' | 'per_client' | 'failed_auth';
 
@@ -36,6 +41,7 @@ export const noMetrics: Metrics = {
   rateLimited() {},
   observeRevocationsAge() {},
   observeSpoolDepth() {},
+  storeCommand() {},
 };
 
 /** Prometheus text exposition format 0.0.4, what every Prometheus version scrapes. */
@@ -43,6 +49,8 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 
 /** Bucket bounds in seconds: an exchange is a few ms of signing plus a ledger append. */
 export const REQUEST_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** A loopback or same-zone Redis answers in well under a millisecond; the command timeout caps the top. */
+export const STORE_COMMAND_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 export const LEDGER_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 /** Value that replaces label values beyond the cardinality cap. */
@@ -112,6 +120,13 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   const rateLimited = meter.createCounter('registry_token_rate_limited', {
     description: 'Requests refused with 429 by a rate limit, by limit (per_address, per_client, failed_auth).',
   });
+  const storeDuration = meter.createHistogram('registry_token_store_command_duration_seconds', {
+    description: 'Round trips to the shared store (store.driver redis) in seconds, by operation and outcome.',
+    advice: { explicitBucketBoundaries: STORE_COMMAND_BUCKETS },
+  });
+  const storeErrors = meter.createCounter('registry_token_store_errors', {
+    description: 'Shared-store round trips that failed (unreachable, timed out, refused), by operation.',
+  });
   // Gauges read at scrape time from whatever the service registered; no reader, no sample.
   let revocationsAge: () => number | undefined = () => undefined;
   let spoolDepth: () => number | undefined = () => undefined;
@@ -134,6 +149,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   jwksRefresh.add(0, { outcome: 'success' });
   jwksRefresh.add(0, { outcome: 'failure' });
   for (const limit of ['per_address', 'per_client', 'failed_auth'] as const) rateLimited.add(0, { limit });
+  for (const operation of STORE_OPERATIONS) storeErrors.add(0, { operation });
 
   const service = boundedLabel(maxLabelValues);
   const plan = boundedLabel(maxLabelValues);
@@ -166,6 +182,10 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     observeSpoolDepth(read) {
       spoolDepth = read;
+    },
+    storeCommand(operation, outcome, seconds) {
+      storeDuration.record(seconds, { operation, outcome });
+      if (outcome === 'error') storeErrors.add(1, { operation });
     },
   };
 

@@ -208,6 +208,19 @@ describe('parseConfig: every problem names its key', () => {
     ['credentials.maxLifetimeSeconds not whole', (d) => (d.credentials = { maxLifetimeSeconds: 90.5 }), ['credentials.maxLifetimeSeconds: must be a whole number of seconds']],
     ['ledger driver mongodb without ledger.mongodb', (d) => (d.ledger = { driver: 'mongodb' }), ['ledger.mongodb: is required when ledger.driver is mongodb']],
     ['an unknown ledger driver', (d) => (d.ledger = { driver: 'redis' }), [/^ledger\.driver: /]],
+    ['store driver redis without store.redis', (d) => (d.store = { driver: 'redis' }), ['store.redis: is required when store.driver is redis']],
+    ['a store.redis.url that is not redis://', (d) => (d.store = { driver: 'redis', redis: { url: 'http://cache:6379' } }), ['store.redis.url: must be a redis:// or rediss:// URL with a host']],
+    [
+      'store.redis.tls with a plain redis:// url',
+      (d) => (d.store = { driver: 'redis', redis: { url: 'redis://cache:6379', tls: { caPath: '/etc/ca.pem' } } }),
+      ['store.redis.tls: needs a rediss:// url (redis:// is plain TCP)'],
+    ],
+    [
+      'a client certificate without its key',
+      (d) => (d.store = { driver: 'redis', redis: { url: 'rediss://cache:6380', tls: { certPath: '/etc/client.pem' } } }),
+      ['store.redis.tls: certPath and keyPath go together (a client certificate and its key)'],
+    ],
+    ['an unknown onStoreUnavailable', (d) => (d.store = { onStoreUnavailable: 'fail-open' }), [/^store\.onStoreUnavailable: /]],
     [
       'HS256 and none in authority.algorithms',
       (d) => (d.authority.algorithms = ['ES256', 'HS256', 'none']),

@@ -7,6 +7,7 @@ import type { Principal } from '../../domain/types.ts';
 import type { Pipeline } from '../../pipeline.ts';
 import { CREDENTIAL_ID } from '../../credentials/format.ts';
 import type { Ledger, RevocationKind } from '../../record/ledger.ts';
+import type { RevocationStore } from '../../store/store.ts';
 import { credentialsOf, type CredentialOptions } from '../credentials.ts';
 
 export const MAX_PAGE = 500;
@@ -43,13 +44,15 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 export interface AdminDeps {
   pipeline: Pipeline;
   ledger: Ledger;
+  /** Where runtime revocations live (the shared store's; the ledger's with the memory driver). */
+  revocations: RevocationStore;
   credentials: CredentialOptions;
   /** Called after a change so this replica applies it at once (others poll). */
   onRevocationChange: () => Promise<void>;
 }
 
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const { ledger } = deps;
+  const { ledger, revocations } = deps;
   const operator = (request: FastifyRequest): Promise<Principal> => deps.pipeline.authenticateAdmin(credentialsOf(request, deps.credentials));
 
   const revocationRoutes = (prefix: string, kind: RevocationKind) => {
@@ -62,7 +65,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
       }
       const { reason } = parse(revocationBody, request.body);
       const revocation = { kind, value, reason, revokedAt: new Date().toISOString(), revokedBy: who.subject };
-      await ledger.putRevocation(revocation);
+      await revocations.put(revocation);
       await deps.onRevocationChange();
       request.log.info({ kind, value, revokedBy: who.subject, reason }, 'revocation added');
       return reply.code(200).send(revocation);
@@ -70,7 +73,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     app.delete(`${prefix}/:value`, async (request, reply) => {
       const who = await operator(request);
       const { value } = request.params as { value: string };
-      if (!(await ledger.deleteRevocation(kind, value))) throw new NotFoundError(`no runtime revocation for ${kind} "${value}"`);
+      if (!(await revocations.delete(kind, value))) throw new NotFoundError(`no runtime revocation for ${kind} "${value}"`);
       await deps.onRevocationChange();
       request.log.info({ kind, value, by: who.subject }, 'revocation removed');
       return reply.code(204).send();
@@ -83,7 +86,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
 
   app.get('/admin/revocations', async (request) => {
     await operator(request);
-    return { revocations: await ledger.listRevocations() };
+    return { revocations: await revocations.list() };
   });
 
   app.get('/admin/issuances', async (request) => {

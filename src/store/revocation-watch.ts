@@ -1,9 +1,9 @@
 // Runtime revocations checked on every request without a store round trip: the list is re-read
 // every `ledger.revocationPollSeconds`, which is how a revocation made on one replica reaches the
-// others. A failed poll keeps the last list (a store outage must not un-revoke anyone); how long
-// that list may be trusted is the RevocationSet's to judge (revocationMaxStalenessSeconds).
-import type { LedgerLogger } from './deps.ts';
-import type { Ledger, Revocation, RevocationKind } from './ledger.ts';
+// others, and at once when the store pushes a change (RevocationStore.watch, Redis pub/sub).
+// A failed read keeps the last list (a store outage must not un-revoke anyone); how long that list
+// may be trusted is the RevocationSet's to judge (revocationMaxStalenessSeconds).
+import type { Revocation, RevocationKind, RevocationStore, StoreLogger } from './store.ts';
 
 export interface RevocationWatch {
   /** The revocation in force for this license or subject, if any. */
@@ -22,10 +22,10 @@ export interface RevocationWatch {
  * by it refuses every token and readiness fails until the revocations are known.
  */
 export async function watchRevocations(
-  ledger: Pick<Ledger, 'listRevocations'>,
+  source: Pick<RevocationStore, 'list' | 'watch'>,
   options: {
     readonly pollSeconds: number;
-    readonly logger: LedgerLogger;
+    readonly logger: StoreLogger;
     /** Told the whole list after every successful read. */
     readonly onChange?: (revocations: Revocation[]) => void;
   },
@@ -38,7 +38,7 @@ export async function watchRevocations(
   let applied = 0;
   const refresh = async (): Promise<void> => {
     const seq = ++started;
-    const list = await ledger.listRevocations();
+    const list = await source.list();
     if (seq > applied) {
       applied = seq;
       byKey = index(list);
@@ -46,31 +46,36 @@ export async function watchRevocations(
       options.onChange?.(list);
     }
   };
+  const background = () => {
+    refresh().then(
+      () => {
+        if (failing) options.logger.info({}, 'revocations readable again');
+        failing = false;
+      },
+      (error: unknown) => {
+        if (!failing) options.logger.warn({ err: error }, 'cannot re-read revocations; keeping the last list');
+        failing = true;
+      },
+    );
+  };
   try {
     await refresh();
   } catch (error) {
     failing = true;
-    options.logger.warn({ err: error }, 'ledger: revocations cannot be read yet; tokens are refused until they are');
+    options.logger.warn({ err: error }, 'revocations cannot be read yet; tokens are refused until they are');
   }
-  const timer = setInterval(() => {
-    refresh().then(
-      () => {
-        if (failing) options.logger.info({}, 'ledger: revocations readable again');
-        failing = false;
-      },
-      (error: unknown) => {
-        if (!failing) options.logger.warn({ err: error }, 'ledger: cannot re-read revocations; keeping the last list');
-        failing = true;
-      },
-    );
-  }, options.pollSeconds * 1000);
+  const timer = setInterval(background, options.pollSeconds * 1000);
   timer.unref();
+  const unwatch = source.watch?.(background);
   return {
     find: (kind, value) => byKey.get(key(kind, value)),
     list: () => [...byKey.values()],
     refresh,
     loaded: () => loaded,
-    close: () => clearInterval(timer),
+    close: () => {
+      clearInterval(timer);
+      unwatch?.();
+    },
   };
 }
 

@@ -1,10 +1,9 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { LedgerLogger } from '../../src/record/deps.ts';
-import type { Revocation } from '../../src/record/ledger.ts';
-import { watchRevocations } from '../../src/record/revocation-cache.ts';
-import type { RevocationWatch } from '../../src/record/revocation-cache.ts';
-import { recordingLogger } from './fixtures.ts';
+import type { Revocation, StoreLogger } from '../../src/store/store.ts';
+import { watchRevocations } from '../../src/store/revocation-watch.ts';
+import type { RevocationWatch } from '../../src/store/revocation-watch.ts';
+import { recordingLogger } from '../record/fixtures.ts';
 
 const revoked = (value: string): Revocation => ({ kind: 'license', value, reason: 'test', revokedAt: '2025-03-01T12:00:00.000Z' });
 
@@ -19,7 +18,7 @@ describe('revocation watch', () => {
     vi.useFakeTimers();
     let list: Revocation[] = [revoked('lic-1')];
     let failing = false;
-    const store = { listRevocations: async () => (failing ? Promise.reject(new Error('store down')) : list) };
+    const store = { list: async () => (failing ? Promise.reject(new Error('store down')) : list) };
     const logger = recordingLogger();
     watch = await watchRevocations(store, { pollSeconds: 2, logger });
     expect(watch.find('license', 'lic-1')).toEqual(revoked('lic-1'));
@@ -44,7 +43,7 @@ describe('revocation watch', () => {
   it('starts without the list when the store is down, not ready until a read succeeds', async () => {
     vi.useFakeTimers();
     let failing = true;
-    const store = { listRevocations: async () => (failing ? Promise.reject(new Error('store down')) : [revoked('lic-9')]) };
+    const store = { list: async () => (failing ? Promise.reject(new Error('store down')) : [revoked('lic-9')]) };
     const seen: Revocation[][] = [];
     watch = await watchRevocations(store, { pollSeconds: 2, logger: recordingLogger(), onChange: (list) => seen.push(list) });
     expect(watch.loaded()).toBe(false);
@@ -56,8 +55,30 @@ describe('revocation watch', () => {
     expect(watch.find('license', 'lic-9')).toBeDefined();
   });
 
+  it('re-reads at once when the store pushes a change, between polls, and stops listening on close', async () => {
+    vi.useFakeTimers();
+    let list: Revocation[] = [];
+    const listeners = new Set<() => void>();
+    const store = {
+      list: async () => list,
+      watch: (onChange: () => void) => {
+        listeners.add(onChange);
+        return () => listeners.delete(onChange);
+      },
+    };
+    watch = await watchRevocations(store, { pollSeconds: 300, logger: recordingLogger() });
+    expect(listeners.size).toBe(1);
+    list = [revoked('lic-pushed')];
+    for (const notify of listeners) notify();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(watch.find('license', 'lic-pushed')).toBeDefined();
+    watch.close();
+    expect(listeners.size).toBe(0);
+    watch = undefined;
+  });
+
   it('takes a pino logger as it is', () => {
-    const logger: LedgerLogger = pino({ level: 'silent' });
+    const logger: StoreLogger = pino({ level: 'silent' });
     expect(typeof logger.warn).toBe('function');
   });
 });

@@ -1,0 +1,94 @@
+// What every SharedStore driver must do, run against each one (memory.test.ts, redis.test.ts):
+// the replay cache, fixed-window counters and runtime revocations, as the service uses them.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReplayShareExceededError } from '../../src/authenticate/replay-cache.ts';
+import type { Revocation, SharedStore } from '../../src/store/store.ts';
+
+export interface StoreUnderTest {
+  readonly store: SharedStore;
+  /** The clock the store was given (ms); tests move it. */
+  readonly clock: { now: number };
+  close(): Promise<void>;
+}
+
+/** Each driver is made with a per-client replay share of 3. */
+export const SHARE = 3;
+
+const revocation = (kind: Revocation['kind'], value: string, reason = 'test'): Revocation => ({
+  kind, value, reason, revokedAt: '2026-01-01T00:00:00.000Z', revokedBy: 'operator',
+});
+
+export function sharedStoreContract(driver: string, open: () => Promise<StoreUnderTest>): void {
+  describe(`${driver} store: the shared-state contract`, () => {
+    let subject: StoreUnderTest;
+    beforeAll(async () => {
+      subject = await open();
+    });
+    afterAll(async () => {
+      await subject.close();
+    });
+    const fresh = () => `k-${randomUUID()}`;
+
+    it('remembers a proof once: the second time is a replay, until it expires', async () => {
+      const { store, clock } = subject;
+      const key = fresh();
+      const client = `c-${randomUUID()}`;
+      expect(await store.replay.remember(key, clock.now + 60_000, client)).toBe(true);
+      expect(await store.replay.remember(key, clock.now + 60_000, client)).toBe(false);
+      // Another client presenting the same key is still a replay: the key names the proof.
+      expect(await store.replay.remember(key, clock.now + 60_000, `other-${randomUUID()}`)).toBe(false);
+    });
+
+    it('holds each client to its share, tells when room comes back, and frees it as proofs expire', async () => {
+      const { store, clock } = subject;
+      const client = `c-${randomUUID()}`;
+      for (let i = 0; i < SHARE; i++) expect(await store.replay.remember(fresh(), clock.now + 10_000 + i, client)).toBe(true);
+      const over = await (async () => store.replay.remember(fresh(), clock.now + 20_000, client))().catch((error: unknown) => error);
+      expect(over).toBeInstanceOf(ReplayShareExceededError);
+      expect((over as ReplayShareExceededError).retryAfterMs).toBeGreaterThan(0);
+      expect((over as ReplayShareExceededError).retryAfterMs).toBeLessThanOrEqual(10_000);
+      // Other clients are not refused for it.
+      expect(await store.replay.remember(fresh(), clock.now + 10_000, `c-${randomUUID()}`)).toBe(true);
+      clock.now += 10_001;
+      expect(await store.replay.remember(fresh(), clock.now + 10_000, client)).toBe(true);
+    });
+
+    it('counts hits in fixed windows, separately per limit name, and reads without counting', async () => {
+      const { store } = subject;
+      const a = store.counters(`a-${randomUUID()}`, { maxKeys: 100 });
+      const b = store.counters(`b-${randomUUID()}`, { maxKeys: 100 });
+      expect(await a.read('addr', 60_000)).toEqual({ current: 0, ttl: 0 });
+      const first = await a.incr('addr', 60_000);
+      expect(first.current).toBe(1);
+      expect(first.ttl).toBeGreaterThan(0);
+      expect(first.ttl).toBeLessThanOrEqual(60_000);
+      const second = await a.incr('addr', 60_000);
+      expect(second.current).toBe(2);
+      // The window does not restart with each hit.
+      expect(second.ttl).toBeLessThanOrEqual(first.ttl);
+      expect((await a.read('addr', 60_000)).current).toBe(2);
+      expect((await a.read('addr', 60_000)).current).toBe(2);
+      expect((await b.incr('addr', 60_000)).current).toBe(1);
+    });
+
+    it('keeps runtime revocations: put replaces, list shows all, delete says whether there was one', async () => {
+      const { store } = subject;
+      const value = `lic-${randomUUID()}`;
+      await store.revocations.put(revocation('license', value, 'first'));
+      await store.revocations.put(revocation('license', value, 'second'));
+      await store.revocations.put(revocation('subject', value));
+      await store.revocations.put(revocation('credential', value));
+      const mine = (await store.revocations.list()).filter((r) => r.value === value);
+      expect(mine).toEqual(expect.arrayContaining([revocation('license', value, 'second'), revocation('subject', value), revocation('credential', value)]));
+      expect(mine).toHaveLength(3);
+      expect(await store.revocations.delete('license', value)).toBe(true);
+      expect(await store.revocations.delete('license', value)).toBe(false);
+      expect((await store.revocations.list()).filter((r) => r.value === value)).toEqual([revocation('credential', value), revocation('subject', value)]);
+    });
+
+    it('answers its readiness check', async () => {
+      await expect(subject.store.check()).resolves.toBeUndefined();
+    });
+  });
+}
