@@ -13,6 +13,7 @@
 #   PODMAN_STORAGE  a directory for podman's own storage (--root/--runroot/--tmpdir under it),
 #                   instead of the machine's default storage
 #   SUITE           the Debian suite of the base       (bookworm)
+#   SOURCES         the apt sources file mmdebstrap reads (/etc/apt/sources.list.d/debian.sources)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,12 +22,14 @@ IMAGE="${IMAGE:-localhost/registry-token:$version}"
 BASE_IMAGE="${BASE_IMAGE:-localhost/debian:bookworm-slim}"
 IMAGE_CACHE="${IMAGE_CACHE:-$ROOT/.tools/image}"
 SUITE="${SUITE:-bookworm}"
+SOURCES="${SOURCES:-/etc/apt/sources.list.d/debian.sources}"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 for bin in mmdebstrap podman npm; do
   command -v "$bin" >/dev/null 2>&1 || die "$bin is not on PATH (Debian packages: mmdebstrap, podman, runc; npm comes with Node.js)"
 done
+[ -f "$SOURCES" ] || die "$SOURCES does not exist: name the machine's Debian apt sources file in SOURCES"
 [ "$(id -u)" -eq 0 ] || die "run as root: mmdebstrap --mode=root and rootful podman (there is no user namespace here)"
 
 # No systemd or journald on these machines; cgroupfs and no event log work everywhere.
@@ -57,7 +60,7 @@ else
       --dpkgopt='path-exclude=/usr/share/info/*' \
       --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
       --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-      "$SUITE" "$tarball.part" /etc/apt/sources.list.d/debian.sources
+      "$SUITE" "$tarball.part" "$SOURCES"
     mv "$tarball.part" "$tarball"
   fi
   say "import $tarball as $BASE_IMAGE"
