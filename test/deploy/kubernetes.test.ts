@@ -46,7 +46,7 @@ function validate(manifest: Manifest): void {
 }
 
 interface Kustomization {
-  labels: { pairs: Record<string, string>; includeSelectors?: boolean; includeTemplates?: boolean }[];
+  labels: { pairs: Record<string, string>; includeSelectors?: boolean }[];
   resources: string[];
   images: { name: string; newName?: string; newTag?: string }[];
   secretGenerator: { name: string; type?: string; files?: string[]; envs?: string[] }[];
@@ -60,14 +60,14 @@ const one = <T>(kind: string): T & Manifest => {
   return found[0] as T & Manifest;
 };
 
-/** kustomize's `labels`: added to every resource's metadata (and pod templates when asked). */
+/** kustomize's `labels` (without includeSelectors): added to every resource's metadata. */
 const labelsOf = (manifest: Manifest): Record<string, string> =>
   Object.assign({}, manifest.metadata.labels, ...kustomization.labels.map((entry) => entry.pairs));
 
 const deployment = one<Deployment>('Deployment');
 const podSpec = deployment.spec!.template.spec!;
 const container = podSpec.containers[0] as IContainer;
-const podLabels = Object.assign({}, deployment.spec!.template.metadata?.labels, ...kustomization.labels.filter((l) => l.includeTemplates).map((l) => l.pairs)) as Record<string, string>;
+const podLabels = deployment.spec!.template.metadata?.labels ?? {};
 const configMap = one<ConfigMap>('ConfigMap');
 const service = one<Service>('Service');
 const configText = configMap.data?.['registry-token.yaml'] ?? '';
@@ -188,7 +188,15 @@ describe('deploy/kubernetes: the kustomize base', () => {
     expect(matches(budget.spec!.selector?.matchLabels, podLabels)).toBe(true);
     expect(deployment.spec!.replicas).toBeGreaterThan(Number(budget.spec!.maxUnavailable));
     expect(podSpec.serviceAccountName).toBe(one<ServiceAccount>('ServiceAccount').metadata.name);
-    for (const manifest of manifests) expect(labelsOf(manifest)['app.kubernetes.io/name'], manifest.kind).toBe('registry-token');
+    // The labels kustomize adds to every resource are the ones the selectors use, and no
+    // manifest says otherwise.
+    const pairs = Object.assign({}, ...kustomization.labels.map((entry) => entry.pairs)) as Record<string, string>;
+    expect(matches(deployment.spec!.selector.matchLabels, pairs)).toBe(true);
+    for (const manifest of [...manifests, { metadata: { labels: podLabels } } as unknown as Manifest]) {
+      for (const [key, value] of Object.entries(manifest.metadata.labels ?? {})) {
+        if (key in pairs) expect(value, `${manifest.kind ?? 'pod template'} label ${key}`).toBe(pairs[key]);
+      }
+    }
   });
 
   it('the image: the one build.sh makes, as the kustomization names it, run as its non-root user on a read-only root', () => {
