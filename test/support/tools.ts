@@ -12,6 +12,11 @@ export const PACKAGE_OF: Record<string, string> = {
   podman: 'podman',
   buildah: 'buildah',
   mmdebstrap: 'mmdebstrap',
+  docker: 'docker.io',
+  dockerd: 'docker.io',
+  containerd: 'containerd',
+  ctr: 'containerd',
+  curl: 'curl',
 };
 
 /** Throws `prometheus is not on PATH: ...` unless `name` can be run. */
