@@ -62,20 +62,21 @@ export interface Flow {
 const REVOKED = 'the registry credential $ID has been revoked; run "registry-token login" to get a new one';
 const EXPIRED = 'the registry credential expired on $EXPIRED_AT; run "registry-token login" to get a new one';
 
-const podmanLike = (program: 'podman' | 'buildah', repo: string): Flow[] => [
+// buildah pull keeps a local copy unless told to ask the registry again (podman pull always asks).
+const podmanLike = (program: 'podman' | 'buildah', repo: string, always = program === 'buildah' ? ['--policy', 'always'] : []): Flow[] => [
   {
     id: `${program}.login`, client: program, flow: 'login',
     argv: [program, 'login', '--tls-verify=false', '--authfile', '$AUTH', '-u', '$ID', '--password-stdin', '$REGISTRY'],
     stdin: '$CREDENTIAL', shows: 'Login Succeeded!',
   },
-  { id: `${program}.load`, client: program, flow: 'image from the OCI layout', argv: [program, 'pull', `oci:$LAYOUT:1.0`] },
+  { id: `${program}.load`, client: program, flow: 'image from a docker-archive', argv: [program, 'pull', 'docker-archive:$ARCHIVE'] },
   {
     id: `${program}.push`, client: program, flow: 'push',
     argv: [program, 'push', '--tls-verify=false', '--authfile', '$AUTH', '$IMAGE_ID', `docker://$REGISTRY/${repo}/app:1.0`],
   },
   {
     id: `${program}.pull`, client: program, flow: 'pull',
-    argv: [program, 'pull', '--tls-verify=false', '--authfile', '$AUTH', `$REGISTRY/${repo}/app:1.0`],
+    argv: [program, 'pull', ...always, '--tls-verify=false', '--authfile', '$AUTH', `$REGISTRY/${repo}/app:1.0`],
   },
   {
     id: `${program}.mount`, client: program, flow: 'push to another repository (cross-repository mount)',
@@ -88,12 +89,12 @@ const podmanLike = (program: 'podman' | 'buildah', repo: string): Flow[] => [
   },
   {
     id: `${program}.revoked`, client: program, flow: 'pull with a revoked credential',
-    argv: [program, 'pull', '--tls-verify=false', '--authfile', '$AUTH', `$REGISTRY/${repo}/app:1.0`],
+    argv: [program, 'pull', ...always, '--tls-verify=false', '--authfile', '$AUTH', `$REGISTRY/${repo}/app:1.0`],
     fails: `unable to retrieve auth token: invalid username/password: unauthorized: ${REVOKED}`,
   },
   {
     id: `${program}.expired`, client: program, flow: 'pull with an expired credential',
-    argv: [program, 'pull', '--tls-verify=false', '--creds', '$ID:$CREDENTIAL', `$REGISTRY/${repo}/app:1.0`],
+    argv: [program, 'pull', ...always, '--tls-verify=false', '--creds', '$ID:$CREDENTIAL', `$REGISTRY/${repo}/app:1.0`],
     fails: `unable to retrieve auth token: invalid username/password: unauthorized: ${EXPIRED}`,
   },
 ];

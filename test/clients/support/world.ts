@@ -2,10 +2,12 @@
 // Debian's docker-registry protected by it, a small image built by hand as an OCI layout, and
 // the operations a test needs around the clients: credentials issued over DPoP, revocations by
 // the operator, and the service's ledger, where every exchange a client made is recorded.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dump } from 'js-yaml';
 import { expect } from 'vitest';
+import { helperOnPath } from '../../support/client-tools.ts';
 import type { IssuanceRecord } from '../../../src/record/ledger.ts';
 import { callWithProof, makeProof, newDpopKeys, type KeyPair } from '../../support/dpop-client.ts';
 import { CLIENTS, SAMPLE_CERT, SERVICE, startStack, type Stack } from '../../support/stack.ts';
@@ -40,6 +42,10 @@ export interface World {
   exchangesOf(id: string): Promise<IssuanceRecord[]>;
   /** `skopeo copy` of the hand-built image into a docker-archive / oci-archive tar for daemons that load files. */
   archive(format: 'docker-archive' | 'oci-archive', reference?: string): Promise<string>;
+  /** A docker-registry in pull-through cache mode in front of the protected one, logging in with `issued`; stopped by stop(). */
+  mirror(issued: IssuedCredential): Promise<RunningRegistry>;
+  /** The helper's settings file (team-dpop at the development Authority, this registry over plain HTTP) and a PATH directory with the helper. */
+  helperSetup(): { settingsFile: string; pathDir: string };
   stop(): Promise<void>;
 }
 
@@ -85,6 +91,7 @@ export async function startWorld(name: string): Promise<World> {
   }
 
   let archives = 0;
+  const mirrors: RunningRegistry[] = [];
   return {
     stack,
     registry,
@@ -115,7 +122,32 @@ export async function startWorld(name: string): Promise<World> {
       expect(copied.code, copied.stderr).toBe(0);
       return file;
     },
+    async mirror(issued) {
+      const started = await startRegistry({
+        realm: '', service: SERVICE, issuer: '', rootCertBundlePath: '',
+        proxy: { remoteurl: registry.url, username: issued.username, password: issued.credential },
+      });
+      mirrors.push(started);
+      return started;
+    },
+    helperSetup() {
+      const secretFile = join(dir, 'helper-client-secret');
+      writeFileSync(secretFile, CLIENTS.find((c) => c.clientId === 'team-dpop')!.clientSecret, { mode: 0o600 });
+      const settingsFile = join(dir, 'helper.yaml');
+      writeFileSync(
+        settingsFile,
+        dump({
+          authority: { issuer: stack.authority.issuer, clientId: 'team-dpop', clientSecretFile: secretFile },
+          credentialLifetimeSeconds: 600,
+          registries: { [registry.host]: { tokenService: stack.url, insecure: true, name: `${name} credential helper` } },
+        }),
+      );
+      const pathDir = join(dir, 'bin');
+      mkdirSync(pathDir, { recursive: true });
+      return { settingsFile, pathDir: helperOnPath(pathDir) };
+    },
     async stop() {
+      for (const m of mirrors) await m.stop();
       await registry.stop();
       await stack.close();
       rmSync(dir, { recursive: true, force: true });
