@@ -22,7 +22,7 @@ export const SETUP: Record<Program, Setup> = {
   docker: {
     globalArgs: [],
     env: { DOCKER_HOST: 'unix://$DOCKER_SOCK' },
-    how: 'Debian\'s docker.io CLI (/usr/bin/docker) against a dockerd the test starts: `dockerd --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs --data-root DIR/data --exec-root DIR/exec --pidfile DIR/docker.pid -H unix://DIR/docker.sock --insecure-registry $REGISTRY --insecure-registry $MIRROR`',
+    how: 'Debian\'s docker.io CLI (/usr/bin/docker) against a dockerd the test starts: `dockerd --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs --data-root DIR/data --exec-root DIR/exec --pidfile DIR/docker.pid -H unix://DIR/docker.sock --insecure-registry 127.0.0.0/8` (every registry of the test is plain HTTP on loopback)',
   },
   podman: {
     globalArgs: ['--root', '$STATE/root', '--runroot', '$STATE/run', '--storage-driver', 'vfs', '--tmpdir', '$STATE/tmp', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'],
