@@ -2,13 +2,16 @@
 // the ledger shows it) and `--refresh` (grant_type=refresh_token), push, pull, a
 // cross-repository mount, a pull-only credential, revocation and expiry. ctr has no login and no
 // delete, and never shows the service's message (only the registry's 401).
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requireTool } from '../support/tools.ts';
 import { startContainerd, type Daemon } from './support/daemons.ts';
 import { clientEnv, expectAllPlayed, play } from './support/play.ts';
 import { startWorld, type IssuedCredential, type World } from './support/world.ts';
-import { mkdirSync } from 'node:fs';
+
+// Real clients on a shared 2-core machine: a command may take seconds, a file's start (daemons) tens of them.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 let world: World;
 let containerd: Daemon;
@@ -23,7 +26,7 @@ beforeAll(async () => {
   env = clientEnv(join(world.dir, 'home'));
   vars = { ...world.vars, CONTAINERD_SOCK: containerd.socket };
   await play('ctr.import', { ...vars, ARCHIVE: await world.archive('oci-archive', 'team/app:1.0') }, { env });
-}, 120_000);
+});
 
 afterAll(async () => {
   await containerd?.stop();

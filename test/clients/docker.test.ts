@@ -5,11 +5,15 @@
 // nothing but `credHelpers` in config.json, and a pull through a pull-through cache mirror.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requireTool } from '../support/tools.ts';
 import { startDockerd, type Daemon } from './support/daemons.ts';
 import { clientEnv, DOCKER_CLI, expectAllPlayed, play } from './support/play.ts';
+import { run as exec } from './support/run.ts';
 import { startWorld, writeJson, type IssuedCredential, type World } from './support/world.ts';
+
+// Real clients on a shared 2-core machine: a command may take seconds, a file's start (daemons) tens of them.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 let world: World;
 let dockerd: Daemon;
@@ -28,7 +32,7 @@ beforeAll(async () => {
   vars = { ...world.vars, DOCKER_SOCK: dockerd.socket };
   await play('docker.load', { ...vars, ARCHIVE: await world.archive('docker-archive', 'team/app:1.0') }, { env });
   await play('docker.tag', vars, { env });
-}, 120_000);
+});
 
 afterAll(async () => {
   await dockerd?.stop();
@@ -128,8 +132,8 @@ describe('docker through a pull-through cache mirror', () => {
   });
 });
 
+/** A docker command that only prepares the next flow (a tag, a local removal). */
 async function run(args: string[]): Promise<void> {
-  const { run: exec } = await import('./support/run.ts');
   const outcome = await exec(DOCKER_CLI, args, { env: { ...env, DOCKER_HOST: `unix://${dockerd.socket}` }, timeoutMs: 60_000 });
   expect(outcome.code, outcome.stderr).toBe(0);
 }

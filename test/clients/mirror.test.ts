@@ -4,12 +4,15 @@
 // its credential is revoked it can serve nothing it has not cached.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requireTool } from '../support/tools.ts';
 import type { RunningRegistry } from '../e2e/support/registry.ts';
 import { clientEnv, expectAllPlayed, play } from './support/play.ts';
 import { startWorld, type IssuedCredential, type World } from './support/world.ts';
 import { run } from './support/run.ts';
+
+// Real clients on a shared 2-core machine: a command may take seconds, a file's start (daemons) tens of them.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 let world: World;
 let env: NodeJS.ProcessEnv;

@@ -4,11 +4,14 @@
 // `registry-token login` writes (POST refresh_token), and /v2/_catalog with curl.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLIENTS } from '../support/stack.ts';
 import { requireTool } from '../support/tools.ts';
 import { clientEnv, expectAllPlayed, play } from './support/play.ts';
 import { startWorld, type World } from './support/world.ts';
+
+// Real clients on a shared 2-core machine: a command may take seconds, a file's start (daemons) tens of them.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 let world: World;
 let env: NodeJS.ProcessEnv;

@@ -2,12 +2,14 @@
 // messages: one body of tests, run by podman.test.ts and buildah.test.ts against a world each.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requireTool } from '../../support/tools.ts';
 import { clientEnv, expectAllPlayed, play } from './play.ts';
 import { startWorld, writeJson, type IssuedCredential, type World } from './world.ts';
 
 export function containersClientSuite(program: 'podman' | 'buildah'): void {
+  // Real clients on a shared 2-core machine: a command may take seconds.
+  vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
   let world: World;
   let env: NodeJS.ProcessEnv;
   let vars: Record<string, string>;
@@ -28,7 +30,7 @@ export function containersClientSuite(program: 'podman' | 'buildah'): void {
     const id = loaded.stdout.trim().split('\n').pop()!;
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     vars['IMAGE_ID'] = id;
-  }, 120_000);
+  });
 
   afterAll(async () => {
     await world?.stop();

@@ -2,7 +2,7 @@
 // its own (data, state, socket), as ../shared/docs/registry-facts.md says they run on these
 // machines, and stopped by PID: SIGTERM, then SIGKILL; its directory is removed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { missing, run } from './run.ts';
 
@@ -30,17 +30,43 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-async function start(binary: string, args: string[], dir: string, socket: string, ready: () => Promise<boolean>): Promise<Daemon> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+/** The PID in `file`, if that process still runs. */
+function livePid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (!Number.isSafeInteger(pid) || pid <= 1) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+async function start(
+  binary: string,
+  args: string[],
+  dir: string,
+  socket: string,
+  ready: () => Promise<boolean>,
+  /** Pid files of children the daemon starts itself (dockerd's containerd), killed if they outlive it. */
+  childPidFiles: readonly string[] = [],
+): Promise<Daemon> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => {
     if (output.length < 4 * 1024 * 1024) output += chunk.toString('utf8');
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const failed = new Promise<Error>((resolve) => child.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ENOENT' ? missing(binary) : error)));
   alive.add(child);
-  child.once('exit', () => alive.delete(child));
+  // One outcome for the start: the program is missing, or it exited before it was ready.
+  const ended = new Promise<Error>((resolve) => {
+    child.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ENOENT' ? missing(binary) : error));
+    child.once('exit', (code, signal) => {
+      alive.delete(child);
+      resolve(new Error(`${binary} exited (${code ?? signal}) before it was ready:\n${output.slice(-4000)}`));
+    });
+  });
   const stop = async () => {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       process.kill(child.pid, 'SIGTERM');
@@ -49,13 +75,19 @@ async function start(binary: string, args: string[], dir: string, socket: string
         await exited(child, 5_000);
       }
     }
+    for (const file of childPidFiles) {
+      const pid = livePid(file);
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const early = await Promise.race([failed, exited(child, 200).then((gone) => (gone ? 'exited' : 'running'))]);
-    if (early instanceof Error) throw early;
-    if (early === 'exited') throw new Error(`${binary} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.slice(-4000)}`);
+    const early = await Promise.race([ended, new Promise<'waiting'>((resolve) => setTimeout(resolve, 200, 'waiting'))]);
+    if (early instanceof Error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw early;
+    }
     if (await ready()) break;
     if (Date.now() > deadline) {
       await stop();
@@ -79,7 +111,8 @@ export async function startDockerd(dir: string, insecureRegistries: readonly str
     '--config-file', writeEmpty(join(dir, 'daemon.json')), '-H', `unix://${socket}`,
     ...insecureRegistries.map((host) => `--insecure-registry=${host}`),
   ];
-  return start('dockerd', args, dir, socket, async () => (await run('/usr/bin/docker', ['version', '--format', '{{.Server.Version}}'], { env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, timeoutMs: 5_000 })).code === 0);
+  const answers = async () => (await run('/usr/bin/docker', ['version', '--format', '{{.Server.Version}}'], { env: { ...process.env, DOCKER_HOST: `unix://${socket}` }, timeoutMs: 5_000 })).code === 0;
+  return start('dockerd', args, dir, socket, answers, [join(dir, 'exec', 'containerd', 'containerd.pid')]);
 }
 
 function writeEmpty(file: string): string {

@@ -161,5 +161,3 @@ export function writeJson(dir: string, name: string, content: unknown): string {
   writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
   return file;
 }
-
-export { CLIENTS };
