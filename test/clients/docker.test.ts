@@ -94,9 +94,13 @@ describe('docker with a registry credential', () => {
     await play('docker.revoked', { ...v, ID: issued.id }, { env });
   });
 
-  it('an expired credential: login fails with the date it expired', async () => {
+  it('an expired credential fails with the date it expired: at login, and as the identity token of a pull', async () => {
     const expired = await world.expiredCredential();
-    await play('docker.expired', { ...vars, CONFIG: newConfig(), ID: expired.id, CREDENTIAL: expired.credential, EXPIRED_AT: expired.expires_at }, { env });
+    const e = { ...vars, ID: expired.id, CREDENTIAL: expired.credential, EXPIRED_AT: expired.expires_at };
+    await play('docker.expired', { ...e, CONFIG: newConfig() }, { env });
+    // What docker login would have left had it logged in before the credential expired.
+    const stored = { auths: { [world.registry.host]: { auth: Buffer.from(`${expired.id}:`).toString('base64'), identitytoken: expired.credential } } };
+    await play('docker.expired-identity', { ...e, CONFIG: newConfig(stored) }, { env });
   });
 });
 

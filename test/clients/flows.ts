@@ -132,6 +132,11 @@ export const FLOWS: readonly Flow[] = [
     stdin: '$CREDENTIAL', fails: `unauthorized: ${EXPIRED}`,
   },
   {
+    id: 'docker.expired-identity', client: 'docker', flow: 'pull with an expired identity token (POST refresh_token)',
+    argv: ['docker', '--config', '$CONFIG', 'pull', '$REGISTRY/team/docker/app:1.0'],
+    fails: `unauthorized: ${EXPIRED}`,
+  },
+  {
     id: 'docker.helper-push', client: 'docker', flow: 'push with only `credHelpers` in config.json',
     argv: ['docker', '--config', '$CONFIG', 'push', '$REGISTRY/team/docker/helper:1.0'],
   },

@@ -30,6 +30,15 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/** Mount points at or below `dir`, deepest first. */
+function mountsUnder(dir: string): string[] {
+  const points = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point === dir || point.startsWith(`${dir}/`));
+  return points.sort((a, b) => b.length - a.length);
+}
+
 /** The PID in `file`, if that process still runs. */
 function livePid(file: string): number | undefined {
   try {
@@ -79,6 +88,8 @@ async function start(
       const pid = livePid(file);
       if (pid !== undefined) process.kill(pid, 'SIGKILL');
     }
+    // dockerd bind-mounts its data root onto itself and undoes it only on a clean exit.
+    for (const point of mountsUnder(dir)) await run('umount', ['--lazy', point], { timeoutMs: 10_000 });
     rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 30_000;
