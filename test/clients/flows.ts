@@ -203,7 +203,7 @@ export const FLOWS: readonly Flow[] = [
   {
     id: 'skopeo.expired-login', client: 'skopeo', flow: 'login with an expired credential',
     argv: ['skopeo', 'login', '--tls-verify=false', '--authfile', '$AUTH', '-u', '$ID', '--password-stdin', '$REGISTRY'],
-    stdin: '$CREDENTIAL', fails: 'invalid username/password',
+    stdin: '$CREDENTIAL', fails: 'logging into "$REGISTRY": invalid username/password',
   },
   {
     id: 'skopeo.expired', client: 'skopeo', flow: 'inspect with an expired credential',
@@ -231,7 +231,7 @@ export const FLOWS: readonly Flow[] = [
   {
     id: 'curl.catalog-refused', client: 'curl', flow: 'a token for `registry:catalog:*` (team plan)',
     argv: ['curl', '--fail-with-body', '-u', '$ID:$CREDENTIAL', '$TOKEN_SERVICE/token?service=$SERVICE&scope=registry:catalog:*'],
-    fails: '"errors":[{"code":"DENIED"',
+    fails: '"errors":[{"code":"DENIED","message":"plan \\"team\\" grants none of the requested access"}]',
   },
   // ------------------------------------------------------------------ ctr
   { id: 'ctr.import', client: 'ctr', flow: 'image from an OCI archive', argv: ['ctr', 'images', 'import', '--base-name', 'team/app', '$ARCHIVE'] },
@@ -263,12 +263,12 @@ export const FLOWS: readonly Flow[] = [
   {
     id: 'ctr.revoked', client: 'ctr', flow: 'pull with a revoked credential',
     argv: ['ctr', 'images', 'pull', '--plain-http', '--snapshotter', 'native', '--user', '$ID:$CREDENTIAL', '$REGISTRY/team/ctr/app:1.0'],
-    fails: '401 Unauthorized',
+    fails: 'failed to fetch oauth token: unexpected status: 401 Unauthorized',
   },
   {
     id: 'ctr.expired', client: 'ctr', flow: 'pull with an expired credential',
     argv: ['ctr', 'images', 'pull', '--plain-http', '--snapshotter', 'native', '--user', '$ID:$CREDENTIAL', '$REGISTRY/team/ctr/app:1.0'],
-    fails: '401 Unauthorized',
+    fails: 'failed to fetch oauth token: unexpected status: 401 Unauthorized',
   },
   // ------------------------------------------------------------------ the mirror
   {
@@ -278,7 +278,7 @@ export const FLOWS: readonly Flow[] = [
   {
     id: 'mirror.revoked', client: 'docker-registry (mirror)', flow: 'pull through the mirror once its credential is revoked',
     argv: ['skopeo', 'copy', '--src-tls-verify=false', 'docker://$MIRROR/team/mirror/app:2.0', 'oci:$OUT:2.0'],
-    fails: 'manifest unknown',
+    fails: 'reading manifest 2.0 in $MIRROR/team/mirror/app: manifest unknown: manifest unknown',
   },
 ];
 
