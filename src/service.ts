@@ -236,6 +236,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     // The one decision line: ids and outcome, never a token, proof or header.
     const line = {
       requestId: record.requestId,
+      traceId: record.traceId,
       subject: record.subject,
       clientId: record.clientId,
       tenant: record.tenant,

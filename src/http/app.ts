@@ -12,6 +12,7 @@ import type { Pipeline } from '../pipeline.ts';
 import type { CredentialOptions } from './credentials.ts';
 import { clientErrorAnswer, MAX_PARAM_LENGTH, problem, refusalOf, renderError, type ChallengeOptions } from './errors.ts';
 import { requestIdOf } from './request-id.ts';
+import { rememberTraceContext, traceContextOf } from './trace-context.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { tokenRoutes } from './routes/token.ts';
@@ -84,6 +85,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    const trace = traceContextOf(request.headers);
+    rememberTraceContext(request, trace);
+    reply.headers(trace.headers);
     // Tokens, audit records and revocation lists must never sit in a cache; routes that
     // serve public, cacheable data (the JWKS) say so themselves.
     reply.header('cache-control', 'no-store');

@@ -9,6 +9,7 @@ import type { NonceSource } from '../../authenticate/dpop-nonce.ts';
 import { formatScope } from '../../authorize/scope.ts';
 import { InvalidRequestError, MethodNotAllowedError } from '../../domain/errors.ts';
 import type { Pipeline, RequestContext, TokenGrant } from '../../pipeline.ts';
+import { traceIdOf } from '../trace-context.ts';
 import { credentialsOf, formCredentialOf, formValues, type CredentialOptions, type FormFields } from '../credentials.ts';
 
 export interface TokenRouteDeps {
@@ -20,7 +21,7 @@ export interface TokenRouteDeps {
 }
 
 export function contextOf(request: FastifyRequest): RequestContext {
-  return { requestId: request.id, remoteAddress: request.ip, userAgent: request.headers['user-agent'] };
+  return { requestId: request.id, traceId: traceIdOf(request), remoteAddress: request.ip, userAgent: request.headers['user-agent'] };
 }
 
 const FORM = 'application/x-www-form-urlencoded';
