@@ -11,6 +11,7 @@ import type { RateLimits } from '../limits/rate-limits.ts';
 import type { Pipeline } from '../pipeline.ts';
 import type { CredentialOptions } from './credentials.ts';
 import { clientErrorAnswer, MAX_PARAM_LENGTH, problem, refusalOf, renderError, type ChallengeOptions } from './errors.ts';
+import { registerOpenApi } from './openapi/document.ts';
 import { requestIdOf } from './request-id.ts';
 import { rememberTraceContext, traceContextOf } from './trace-context.ts';
 import { credentialRoutes } from './routes/credentials.ts';
@@ -96,6 +97,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (closing) reply.header('connection', 'close');
   });
   app.setErrorHandler((error, request, reply) => renderError(error, request, reply, options.challenge));
+  // Before every route, so that each one is in the document.
+  await registerOpenApi(app);
   // Before the routes, so that its hooks run on every one of them.
   await options.rateLimits?.install(app, { applies: rateLimited, failedAuthentication });
   app.setNotFoundHandler((request, reply) =>

@@ -7,6 +7,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { request as nodeHttpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as nodeHttpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { expect } from 'vitest';
+import { problemSchemaErrors } from './openapi.ts';
 
 export type KeyPair = webcrypto.CryptoKeyPair;
 
@@ -272,6 +273,8 @@ export async function expectProblem(res: Response | RawResponse, expected: Expec
   expect(res.status, context).toBe(expected.status);
   expect(headerOf(res, 'content-type'), context).toMatch(/^application\/problem\+json/);
   const body = JSON.parse(text) as ProblemBody;
+  // The body the OpenAPI document promises (test/support/openapi.ts).
+  expect(problemSchemaErrors(body), context).toBe('');
   expect(body.code, context).toBe(expected.code);
   expect(body.status).toBe(expected.status);
   expect(body.errors).toHaveLength(1);
