@@ -7,7 +7,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { request as nodeHttpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as nodeHttpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { expect } from 'vitest';
-import { problemSchemaErrors } from './openapi.ts';
+import { problemSchemaErrors, undocumented } from './openapi.ts';
 
 export type KeyPair = webcrypto.CryptoKeyPair;
 
@@ -104,7 +104,19 @@ export interface RawRequestOptions {
  * One request over node:http(s) with a raw header list, so duplicate `Authorization` or `DPoP`
  * headers really reach the server; no keep-alive (a fresh TLS handshake every time).
  */
-export function rawRequest(url: string, options: RawRequestOptions = {}): Promise<RawResponse> {
+export async function rawRequest(url: string, options: RawRequestOptions = {}): Promise<RawResponse> {
+  const res = await sendRaw(url, options);
+  // Every answer of this service is held against its OpenAPI document (test/support/openapi.ts).
+  const method = options.method ?? 'GET';
+  const problem = await undocumented(url, method, res, async () => {
+    const doc = await sendRaw(new URL('/openapi.json', url).toString(), { ...(options.tls === undefined ? {} : { tls: options.tls }) });
+    return doc.status === 200 ? doc.body : undefined;
+  });
+  if (problem !== '') throw new Error(`the answer does not match GET /openapi.json: ${problem}`);
+  return res;
+}
+
+function sendRaw(url: string, options: RawRequestOptions = {}): Promise<RawResponse> {
   const target = new URL(url);
   const flat: string[] = [];
   const given = options.headers ?? [];

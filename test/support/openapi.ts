@@ -108,3 +108,37 @@ export function registeredRoutes(tree: string): string[] {
   }
   return routes.sort();
 }
+
+/** One checker per service origin, from that service's own document. */
+const checkers = new Map<string, Promise<ResponseChecker | undefined>>();
+
+/**
+ * Why an answer of this service does not match its own OpenAPI document ('' when it does, or
+ * when the answer is not one: another server, a raw parser answer without a route, a path the
+ * document does not serve). A mismatch is checked again against a freshly fetched document, in
+ * case another configuration (credentials off) now listens on a port an earlier service had.
+ */
+export async function undocumented(
+  url: string,
+  method: string,
+  res: { status: number; headers: Record<string, string | string[] | undefined>; body: string },
+  fetchDocument: () => Promise<string | undefined>,
+): Promise<string> {
+  // Only this service answers with a traceparent; raw parser answers (408, 431) have none.
+  if (res.headers.traceparent === undefined) return '';
+  const origin = new URL(url).origin;
+  const answer = { method, path: new URL(url).pathname, status: res.status, contentType: res.headers['content-type'] as string | undefined, body: res.body };
+  const load = () => {
+    const checker = fetchDocument().then((text) => (text === undefined ? undefined : new ResponseChecker(JSON.parse(text) as OpenApiDocument)), () => undefined);
+    checkers.set(origin, checker);
+    return checker;
+  };
+  let checker = await (checkers.get(origin) ?? load());
+  if (checker === undefined || checker.templateOf(method, answer.path) === undefined) return '';
+  let errors = checker.errors(answer);
+  if (errors === '') return '';
+  checker = await load();
+  if (checker === undefined || checker.templateOf(method, answer.path) === undefined) return '';
+  errors = checker.errors(answer);
+  return errors;
+}

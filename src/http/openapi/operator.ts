@@ -26,8 +26,12 @@ export const READYZ = {
   tags: ['operations'],
   response: {
     200: { description: 'Ready.', content: { 'application/json': { schema: readiness } } },
-    503: { description: 'Not ready: `checks` names what fails.', content: { 'application/json': { schema: readiness } } },
     ...problems(...ALWAYS),
+    // After the problems: not ready is a readiness answer, not a refusal.
+    503: {
+      description: 'Not ready: `checks` names what fails (a problem while the server closes).',
+      content: { 'application/json': { schema: readiness }, 'application/problem+json': { schema: { $ref: 'Problem#' } } },
+    },
   },
 } as const;
 

@@ -39,6 +39,7 @@ const WHY: Record<number, string> = {
   404: 'No such record, revocation or endpoint.',
   405: 'Method not allowed; Allow lists the methods.',
   413: 'The body is larger than 64 KiB.',
+  408: 'The request did not arrive in time.',
   414: 'A path segment is longer than 255 characters.',
   415: 'Unsupported body media type.',
   429: 'Over a rate limit or the client\'s replay-cache share; Retry-After says when to retry.',
@@ -53,7 +54,10 @@ export function problems(...statuses: number[]): Record<number, unknown> {
   );
 }
 
-/** What every endpoint can answer whatever it does: a malformed request or an internal error. */
-export const ALWAYS = [400, 500];
-/** The refusals of an endpoint behind authentication, rate limits and the shared store. */
-export const AUTHENTICATED = [400, 401, 403, 429, 500, 503];
+/**
+ * What every endpoint can answer whatever it does: a malformed request, a body too large or of
+ * another type, a path segment too long, an internal error, and 503 while the server closes.
+ */
+export const ALWAYS = [400, 413, 414, 415, 500, 503];
+/** The refusals of an endpoint behind authentication and rate limits. */
+export const AUTHENTICATED = [...ALWAYS, 401, 403, 429];

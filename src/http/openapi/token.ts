@@ -1,5 +1,5 @@
 // GET /token, POST /token and HEAD /token: the Docker registry token endpoint.
-import { AUTHENTICATED, problems } from './problem.ts';
+import { ALWAYS, AUTHENTICATED, problems } from './problem.ts';
 
 const repeated = (description: string) => ({
   description,
@@ -79,5 +79,5 @@ export const POST_TOKEN = {
 export const HEAD_TOKEN = {
   summary: 'Not served: a HEAD would mint and record a token nobody receives',
   tags: ['token'],
-  response: problems(400, 405, 429, 500),
+  response: problems(...ALWAYS, 405, 429),
 } as const;
