@@ -93,6 +93,19 @@ describe('the document', () => {
   });
 });
 
+describe('the checker', () => {
+  it('reports an undocumented field, a wrong type, an undocumented status and an unknown path', () => {
+    const token = { token: 't', access_token: 't', token_type: 'Bearer', expires_in: 300, issued_at: '2026-12-02T10:00:00Z', scope: '' };
+    const answer = (status: number, body: unknown, path = '/token') => ({ method: 'GET', path, status, contentType: 'application/json', body: JSON.stringify(body) });
+    expect(checker.errors(answer(200, token))).toBe('');
+    expect(checker.errors(answer(200, { ...token, secret: 'x' }))).toMatch(/additional properties/);
+    expect(checker.errors(answer(200, { ...token, expires_in: '300' }))).toMatch(/must be integer/);
+    expect(checker.errors(answer(418, token))).toMatch(/does not document status 418/);
+    expect(checker.errors(answer(200, token, '/nowhere'))).toMatch(/not in the document/);
+    expect(checker.errors({ ...answer(200, token), contentType: 'text/html' })).toMatch(/answered text\/html/);
+  });
+});
+
 describe('real answers match the document', () => {
   it('GET /token: 200, 400, 401, 403, 429', async () => {
     const issued = await documented(tokenPath(), { who: 'team-dpop' });
