@@ -17,6 +17,8 @@ import type { IssuanceRecord, Ledger } from './record/ledger.ts';
 
 export interface RequestContext {
   readonly requestId: string;
+  /** W3C trace id (the caller's `traceparent`, or one made for this request). */
+  readonly traceId?: string | undefined;
   readonly remoteAddress: string | undefined;
   readonly userAgent: string | undefined;
 }
@@ -109,6 +111,7 @@ function requestFields(context: RequestContext, scopes: readonly string[], servi
     remoteAddress: context.remoteAddress,
     userAgent: context.userAgent?.slice(0, 256),
     requestId: context.requestId,
+    traceId: context.traceId,
   };
 }
 

@@ -151,13 +151,17 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock }));
   // What replicas share: the replay cache, the rate-limit counters, runtime revocations.
   let store: SharedStore;
+  let storeAnswered = true;
   try {
     store = deps.store ?? (await openStore(config.store, {
       replay: { capacity: authority.dpop.replayCacheSize, perClient: authority.dpop.replayCachePerClient },
       ledgerRevocations: ledgerRevocations(ledger),
       now: () => clock().getTime(),
       logger,
-      onCommand: (operation, outcome, seconds) => metrics.storeCommand(operation, outcome, seconds),
+      onCommand: (operation, outcome, seconds) => {
+        storeAnswered = outcome === 'ok';
+        metrics.storeCommand(operation, outcome, seconds);
+      },
     }));
   } catch (error) {
     if (deps.ledger === undefined) await ledger.close();
@@ -213,6 +217,8 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const refreshRevocations = () => revocationWatch.refresh();
   metrics.observeRevocationsAge(() => revocations.ageSeconds());
   metrics.observeSpoolDepth(() => ledger.spooled?.());
+  metrics.observeReplayCache(() => store.replay.occupancy?.());
+  metrics.observeStore(() => ({ driver: store.driver, up: storeAnswered }));
 
   // Only configured plan names become label values; a reload may add some.
   let planNames = new Set(Object.keys(config.plans));
@@ -236,6 +242,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     // The one decision line: ids and outcome, never a token, proof or header.
     const line = {
       requestId: record.requestId,
+      traceId: record.traceId,
       subject: record.subject,
       clientId: record.clientId,
       tenant: record.tenant,

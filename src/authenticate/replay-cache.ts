@@ -9,6 +9,11 @@ export interface ReplayCache {
    * holds its whole share, ReplayCacheFullError when no room is left at all.
    */
   remember(key: string, expiresAt: number, client: string): boolean | Promise<boolean>;
+  /**
+   * Unexpired proofs held and the most it may hold, for the pressure gauge; only where counting
+   * is cheap (this process's cache: a shared store would have to scan every key).
+   */
+  occupancy?(): { entries: number; capacity: number };
 }
 
 /** The cache holds only unexpired proofs and no room is left: refusing is the only safe answer. */
@@ -58,6 +63,11 @@ export class MemoryReplayCache implements ReplayCache {
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  occupancy(): { entries: number; capacity: number } {
+    this.#prune(this.#now());
+    return { entries: this.#entries.size, capacity: this.#capacity };
   }
 
   remember(key: string, expiresAt: number, client: string): boolean {

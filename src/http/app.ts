@@ -11,7 +11,9 @@ import type { RateLimits } from '../limits/rate-limits.ts';
 import type { Pipeline } from '../pipeline.ts';
 import type { CredentialOptions } from './credentials.ts';
 import { clientErrorAnswer, MAX_PARAM_LENGTH, problem, refusalOf, renderError, type ChallengeOptions } from './errors.ts';
+import { registerOpenApi } from './openapi/document.ts';
 import { requestIdOf } from './request-id.ts';
+import { rememberTraceContext, traceContextOf } from './trace-context.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
 import { tokenRoutes } from './routes/token.ts';
@@ -84,6 +86,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    const trace = traceContextOf(request.headers);
+    rememberTraceContext(request, trace);
+    reply.headers(trace.headers);
     // Tokens, audit records and revocation lists must never sit in a cache; routes that
     // serve public, cacheable data (the JWKS) say so themselves.
     reply.header('cache-control', 'no-store');
@@ -92,6 +97,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (closing) reply.header('connection', 'close');
   });
   app.setErrorHandler((error, request, reply) => renderError(error, request, reply, options.challenge));
+  // Before every route, so that each one is in the document.
+  await registerOpenApi(app);
   // Before the routes, so that its hooks run on every one of them.
   await options.rateLimits?.install(app, { applies: rateLimited, failedAuthentication });
   app.setNotFoundHandler((request, reply) =>

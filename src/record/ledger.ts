@@ -59,6 +59,8 @@ export interface IssuanceRecord {
   readonly remoteAddress?: string | undefined;
   readonly userAgent?: string | undefined;
   readonly requestId?: string | undefined;
+  /** W3C trace id of the request (`traceparent`), to follow one pull from the registry's log here. */
+  readonly traceId?: string | undefined;
   /** Set when fields were cut to fit `ledger.refusals.maxRecordBytes` (scopes dropped from the end, strings shortened). */
   readonly truncated?: boolean | undefined;
   /** Only on `refusals-summary` records. */

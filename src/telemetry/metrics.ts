@@ -24,6 +24,10 @@ export interface Metrics {
   observeSpoolDepth(read: () => number | undefined): void;
   /** One round trip to the shared store (`store.driver: redis`): what for, its outcome, how long. */
   storeCommand(operation: StoreOperationName, outcome: 'ok' | 'error', seconds: number): void;
+  /** Unexpired DPoP proofs in the replay cache and its capacity, asked at each scrape (memory driver). */
+  observeReplayCache(read: () => { entries: number; capacity: number } | undefined): void;
+  /** The shared store's driver and whether its last round trip answered, asked at each scrape. */
+  observeStore(read: () => { driver: string; up: boolean }): void;
 }
 
 export type StoreOperationName = 'replay' | 'counter' | 'revocations' | 'check';
@@ -42,6 +46,8 @@ export const noMetrics: Metrics = {
   observeRevocationsAge() {},
   observeSpoolDepth() {},
   storeCommand() {},
+  observeReplayCache() {},
+  observeStore() {},
 };
 
 /** Prometheus text exposition format 0.0.4, what every Prometheus version scrapes. */
@@ -145,6 +151,32 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     })
     .addCallback(observed(() => spoolDepth()));
 
+  let replayCache: () => { entries: number; capacity: number } | undefined = () => undefined;
+  let store: (() => { driver: string; up: boolean }) | undefined;
+  const replayGauge = (pick: 'entries' | 'capacity') => (result: { observe(value: number): void }) => {
+    const value = replayCache()?.[pick];
+    if (value !== undefined) result.observe(value);
+  };
+  meter
+    .createObservableGauge('registry_token_replay_cache_entries', {
+      description: 'Unexpired DPoP proofs held by the replay cache (store.driver memory); at capacity, exchanges are refused with replay_cache_full.',
+    })
+    .addCallback(replayGauge('entries'));
+  meter
+    .createObservableGauge('registry_token_replay_cache_capacity', {
+      description: 'Most proofs the replay cache holds (authority.dpop.replayCacheSize).',
+    })
+    .addCallback(replayGauge('capacity'));
+  meter
+    .createObservableGauge('registry_token_store_up', {
+      description: 'Whether the shared store answered its last round trip (1) or not (0), by driver; the memory driver is always 1.',
+    })
+    .addCallback((result) => {
+      const state = store?.();
+      // The driver is one configured word (memory, redis): one series per process.
+      if (state !== undefined) result.observe(state.up ? 1 : 0, { driver: state.driver });
+    });
+
   // Both outcomes exist from the first scrape, so rate() and absent-series alerts work at once.
   jwksRefresh.add(0, { outcome: 'success' });
   jwksRefresh.add(0, { outcome: 'failure' });
@@ -182,6 +214,12 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
     observeSpoolDepth(read) {
       spoolDepth = read;
+    },
+    observeReplayCache(read) {
+      replayCache = read;
+    },
+    observeStore(read) {
+      store = read;
     },
     storeCommand(operation, outcome, seconds) {
       storeDuration.record(seconds, { operation, outcome });

@@ -138,3 +138,17 @@ describe('MemoryReplayCache: one client cannot take more than its share', () => 
     thrown(ReplayCacheFullError, () => cache.remember('k100', 60_000, C));
   });
 });
+
+describe('MemoryReplayCache occupancy (the replay_cache_entries gauge)', () => {
+  it('counts unexpired proofs only, against the capacity', () => {
+    const clock = manualClock();
+    const cache = new MemoryReplayCache(10, { now: clock.now });
+    expect(cache.occupancy()).toEqual({ entries: 0, capacity: 10 });
+    cache.remember('jkt:a', clock.now() + 1_000, C);
+    cache.remember('jkt:b', clock.now() + 5_000, C);
+    expect(cache.occupancy()).toEqual({ entries: 2, capacity: 10 });
+    clock.advance(2_000);
+    // Expired entries leave the count at the next scrape even when no proof arrives.
+    expect(cache.occupancy()).toEqual({ entries: 1, capacity: 10 });
+  });
+});

@@ -36,6 +36,9 @@ describe('the packed and globally installed package', () => {
     expect(files).toContain('dist/cli.js');
     expect(files).toContain('dist/cli/main.js');
     expect(files).toContain('etc/registry-token.yaml');
+    // The operator's monitoring files travel with the package.
+    expect(files).toContain('deploy/monitoring/registry-token.dashboard.json');
+    expect(files).toContain('deploy/monitoring/registry-token.rules.yml');
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('dist/dev/'))).toEqual([]);
   });
 

@@ -84,10 +84,14 @@ describe('store.driver redis in the service', () => {
       // The per-address counter is the first thing a request needs from the store.
       expect(metrics).toMatch(/registry_token_store_errors_total\{operation="counter"\} [1-9]/);
       expect(metrics).toMatch(/registry_token_store_command_duration_seconds_count\{operation="replay",outcome="ok"\} [1-9]/);
+      // What the dashboard and RegistryTokenStoreUnavailable watch; a shared replay cache is not counted.
+      expect(metrics).toContain('registry_token_store_up{driver="redis"} 0\n');
+      expect(metrics).not.toMatch(/^registry_token_replay_cache_entries /m);
 
       await redis.restart();
       await untilServed(stack);
       expect((await readyz(stack)).status).toBe(200);
+      expect(await (await fetch(`${stack.url}/metrics`)).text()).toContain('registry_token_store_up{driver="redis"} 1\n');
     } finally {
       await stack.close();
     }

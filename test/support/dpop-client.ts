@@ -7,6 +7,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { request as nodeHttpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as nodeHttpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { expect } from 'vitest';
+import { problemSchemaErrors, undocumented } from './openapi.ts';
 
 export type KeyPair = webcrypto.CryptoKeyPair;
 
@@ -103,7 +104,19 @@ export interface RawRequestOptions {
  * One request over node:http(s) with a raw header list, so duplicate `Authorization` or `DPoP`
  * headers really reach the server; no keep-alive (a fresh TLS handshake every time).
  */
-export function rawRequest(url: string, options: RawRequestOptions = {}): Promise<RawResponse> {
+export async function rawRequest(url: string, options: RawRequestOptions = {}): Promise<RawResponse> {
+  const res = await sendRaw(url, options);
+  // Every answer of this service is held against its OpenAPI document (test/support/openapi.ts).
+  const method = options.method ?? 'GET';
+  const problem = await undocumented(url, method, res, async () => {
+    const doc = await sendRaw(new URL('/openapi.json', url).toString(), { ...(options.tls === undefined ? {} : { tls: options.tls }) });
+    return doc.status === 200 ? doc.body : undefined;
+  });
+  if (problem !== '') throw new Error(`the answer does not match GET /openapi.json: ${problem}`);
+  return res;
+}
+
+function sendRaw(url: string, options: RawRequestOptions = {}): Promise<RawResponse> {
   const target = new URL(url);
   const flat: string[] = [];
   const given = options.headers ?? [];
@@ -272,6 +285,8 @@ export async function expectProblem(res: Response | RawResponse, expected: Expec
   expect(res.status, context).toBe(expected.status);
   expect(headerOf(res, 'content-type'), context).toMatch(/^application\/problem\+json/);
   const body = JSON.parse(text) as ProblemBody;
+  // The body the OpenAPI document promises (test/support/openapi.ts).
+  expect(problemSchemaErrors(body), context).toBe('');
   expect(body.code, context).toBe(expected.code);
   expect(body.status).toBe(expected.status);
   expect(body.errors).toHaveLength(1);

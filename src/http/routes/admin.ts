@@ -9,6 +9,7 @@ import { CREDENTIAL_ID } from '../../credentials/format.ts';
 import type { Ledger, RevocationKind } from '../../record/ledger.ts';
 import type { RevocationStore } from '../../store/store.ts';
 import { credentialsOf, type CredentialOptions } from '../credentials.ts';
+import { deleteRevocation, GET_ISSUANCE, LIST_ISSUANCES, LIST_REVOCATIONS, putRevocation } from '../openapi/admin.ts';
 
 export const MAX_PAGE = 500;
 
@@ -56,7 +57,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   const operator = (request: FastifyRequest): Promise<Principal> => deps.pipeline.authenticateAdmin(credentialsOf(request, deps.credentials));
 
   const revocationRoutes = (prefix: string, kind: RevocationKind) => {
-    app.put(`${prefix}/:value`, async (request, reply) => {
+    app.put(`${prefix}/:value`, { schema: putRevocation(kind) }, async (request, reply) => {
       const who = await operator(request);
       const { value } = request.params as { value: string };
       // A typo would revoke nothing and look like success.
@@ -70,7 +71,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
       request.log.info({ kind, value, revokedBy: who.subject, reason }, 'revocation added');
       return reply.code(200).send(revocation);
     });
-    app.delete(`${prefix}/:value`, async (request, reply) => {
+    app.delete(`${prefix}/:value`, { schema: deleteRevocation(kind) }, async (request, reply) => {
       const who = await operator(request);
       const { value } = request.params as { value: string };
       if (!(await revocations.delete(kind, value))) throw new NotFoundError(`no runtime revocation for ${kind} "${value}"`);
@@ -84,12 +85,12 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   revocationRoutes('/admin/revocations/credentials', 'credential');
   revocationRoutes('/admin/revocations', 'license');
 
-  app.get('/admin/revocations', async (request) => {
+  app.get('/admin/revocations', { schema: LIST_REVOCATIONS }, async (request) => {
     await operator(request);
     return { revocations: await revocations.list() };
   });
 
-  app.get('/admin/issuances', async (request) => {
+  app.get('/admin/issuances', { schema: LIST_ISSUANCES }, async (request) => {
     await operator(request);
     const query = parse(auditQuery, request.query);
     const page = await ledger.query({
@@ -100,7 +101,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
     return { issuances: page.records, nextCursor: page.nextCursor ?? null };
   });
 
-  app.get('/admin/issuances/:jti', async (request) => {
+  app.get('/admin/issuances/:jti', { schema: GET_ISSUANCE }, async (request) => {
     await operator(request);
     const { jti } = request.params as { jti: string };
     const record = await ledger.get(jti);

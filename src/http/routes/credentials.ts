@@ -7,6 +7,7 @@ import { MAX_NAME_LENGTH, rfc3339 } from '../../credentials/format.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import type { Pipeline } from '../../pipeline.ts';
 import { credentialsOf, type CredentialOptions } from '../credentials.ts';
+import { POST_CREDENTIALS } from '../openapi/credentials.ts';
 import { contextOf } from './token.ts';
 
 const text = z.string().max(16_384);
@@ -37,7 +38,7 @@ function parseBody(value: unknown): z.infer<typeof body> {
 }
 
 export function credentialRoutes(app: FastifyInstance, deps: { pipeline: Pipeline; credentials: CredentialOptions; nonces: NonceSource | undefined }): void {
-  app.post('/credentials', async (request, reply) => {
+  app.post('/credentials', { schema: POST_CREDENTIALS }, async (request, reply) => {
     const fields = parseBody(request.body);
     const scopes = fields.scope === undefined ? [] : Array.isArray(fields.scope) ? fields.scope : [fields.scope];
     const name = fields.name === undefined || fields.name === '' ? undefined : fields.name;

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { HEALTHZ, READYZ } from '../openapi/operator.ts';
 
 export interface ReadinessCheck {
   readonly name: string;
@@ -10,9 +11,9 @@ export interface ReadinessCheck {
 
 export function healthRoutes(app: FastifyInstance, checks: readonly ReadinessCheck[]): void {
   // Liveness: the process serves; nothing else is consulted.
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: HEALTHZ }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { schema: READYZ }, async (_request, reply) => {
     const results = await Promise.all(
       checks.map(async ({ name, check }) => {
         try {

@@ -9,6 +9,8 @@ import type { NonceSource } from '../../authenticate/dpop-nonce.ts';
 import { formatScope } from '../../authorize/scope.ts';
 import { InvalidRequestError, MethodNotAllowedError } from '../../domain/errors.ts';
 import type { Pipeline, RequestContext, TokenGrant } from '../../pipeline.ts';
+import { GET_TOKEN, HEAD_TOKEN, POST_TOKEN } from '../openapi/token.ts';
+import { traceIdOf } from '../trace-context.ts';
 import { credentialsOf, formCredentialOf, formValues, type CredentialOptions, type FormFields } from '../credentials.ts';
 
 export interface TokenRouteDeps {
@@ -20,7 +22,7 @@ export interface TokenRouteDeps {
 }
 
 export function contextOf(request: FastifyRequest): RequestContext {
-  return { requestId: request.id, remoteAddress: request.ip, userAgent: request.headers['user-agent'] };
+  return { requestId: request.id, traceId: traceIdOf(request), remoteAddress: request.ip, userAgent: request.headers['user-agent'] };
 }
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -53,11 +55,11 @@ function sameCredential(grant: TokenGrant, credentials: Credentials, offline: bo
 
 export function tokenRoutes(app: FastifyInstance, deps: TokenRouteDeps): void {
   // HEAD would run the whole exchange (and record an issuance nobody receives): not served.
-  app.head('/token', async (request) => {
+  app.head('/token', { schema: HEAD_TOKEN }, async (request) => {
     throw new MethodNotAllowedError(request.method, ['GET', ...(deps.credentialsEnabled ? ['POST'] : [])]);
   });
 
-  app.get('/token', { exposeHeadRoute: false }, async (request, reply) => {
+  app.get('/token', { schema: GET_TOKEN, exposeHeadRoute: false }, async (request, reply) => {
     const query = request.query as FormFields;
     const credentials = credentialsOf(request, deps.credentials);
     const grant = await deps.pipeline.exchange({
@@ -73,7 +75,7 @@ export function tokenRoutes(app: FastifyInstance, deps: TokenRouteDeps): void {
   });
 
   if (!deps.credentialsEnabled) return;
-  app.post('/token', async (request, reply) => {
+  app.post('/token', { schema: POST_TOKEN }, async (request, reply) => {
     if (request.body !== undefined && !isForm(request)) {
       throw new InvalidRequestError('invalid_request', `POST /token takes an ${FORM} body (RFC 6749)`);
     }
