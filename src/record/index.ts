@@ -3,6 +3,8 @@
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../domain/types.ts';
 import type { LedgerLogger } from './deps.ts';
+import { AllChainsLedger } from './all-chains.ts';
+import { writerDir } from './chains.ts';
 import { openFileLedger } from './file.ts';
 import type { Ledger } from './ledger.ts';
 import { boundRefusals } from './refusals.ts';
@@ -14,6 +16,11 @@ export interface LedgerDeps {
   readonly clock?: Clock;
   /** Called after each durable file-ledger write with its record count (metrics). */
   readonly onSync?: (records: number) => void;
+  /**
+   * One of several processes writing the file ledger (`worker-<n>`): it appends to its own chain
+   * under `ledger.path` (and spools under `ledger.spoolPath`) and reads all of them (all-chains.ts).
+   */
+  readonly writer?: string | undefined;
 }
 
 type StoreKeys = 'driver' | 'path' | 'maxFileBytes' | 'mongodb' | 'retentionDays' | 'onUnavailable' | 'spoolPath';
@@ -25,7 +32,8 @@ export async function createLedger(config: LedgerConfig, deps: LedgerDeps): Prom
   let durable: Ledger = store;
   if (config.onUnavailable === 'spool') {
     try {
-      durable = await openSpoolingLedger(store, { dir: config.spoolPath, logger: deps.logger });
+      const dir = deps.writer === undefined ? config.spoolPath : writerDir(config.spoolPath, deps.writer);
+      durable = await openSpoolingLedger(store, { dir, logger: deps.logger });
     } catch (error) {
       await store.close();
       throw error;
@@ -44,14 +52,15 @@ async function openStore(config: LedgerConfig, deps: LedgerDeps): Promise<Ledger
     const { openMongoLedger } = await import('./mongodb.ts');
     return openMongoLedger({ ...config.mongodb, retentionDays: config.retentionDays, logger: deps.logger });
   }
-  return openFileLedger({
-    dir: config.path,
+  const own = await openFileLedger({
+    dir: deps.writer === undefined ? config.path : writerDir(config.path, deps.writer),
     maxFileBytes: config.maxFileBytes,
     retentionDays: config.retentionDays,
     logger: deps.logger,
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     ...(deps.onSync === undefined ? {} : { onSync: deps.onSync }),
   });
+  return deps.writer === undefined ? own : new AllChainsLedger(own, config.path);
 }
 
 export type { IssuancePage, IssuanceQuery, IssuanceRecord, Ledger, Revocation, RevocationKind } from './ledger.ts';
@@ -62,4 +71,5 @@ export type { ChainBreak, VerifyReport, VerifyWarning } from './verify.ts';
 export { exportFromLedger, exportLedger } from './export.ts';
 export type { ExportRange, ExportResult } from './export.ts';
 export { SpoolingLedger } from './spool.ts';
+export { listChains, writerName } from './chains.ts';
 export type { SpoolStatus } from './spool.ts';
