@@ -1,11 +1,15 @@
 // The record stage's entry point: picks the driver named by `ledger.driver`, and wraps it in
 // the spool when `ledger.onUnavailable` is `spool`. Callers see only `Ledger`.
+import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../domain/types.ts';
 import type { LedgerLogger } from './deps.ts';
 import { AllChainsLedger } from './all-chains.ts';
 import { writerDir } from './chains.ts';
-import { openFileLedger } from './file.ts';
+import { ensureDir } from './atomic-file.ts';
+import { acquireLock } from './dir-lock.ts';
+import { openFileLedger, REVOCATIONS_FILE } from './file.ts';
+import { RevocationFile } from './revocation-store.ts';
 import type { Ledger } from './ledger.ts';
 import { boundRefusals } from './refusals.ts';
 import { openSpoolingLedger } from './spool.ts';
@@ -73,3 +77,30 @@ export type { ExportRange, ExportResult } from './export.ts';
 export { SpoolingLedger } from './spool.ts';
 export { listChains, writerName } from './chains.ts';
 export type { SpoolStatus } from './spool.ts';
+
+/**
+ * The primary of several workers holds the ledger path as a single process would (the same
+ * lock), so a second instance on that path is refused at once, and keeps the one revocations
+ * file at its top, as a single process does.
+ */
+export async function holdLedgerPath(dir: string): Promise<{ readonly revocations: Pick<Ledger, 'listRevocations' | 'putRevocation' | 'deleteRevocation'>; release(): Promise<void> }> {
+  await ensureDir(dir);
+  const lock = await acquireLock(dir, 'ledger', `ledger directory ${dir}`);
+  try {
+    const revocations = await RevocationFile.open(join(dir, REVOCATIONS_FILE));
+    return {
+      revocations: {
+        listRevocations: async () => revocations.list(),
+        putRevocation: (revocation) => revocations.put(revocation),
+        deleteRevocation: (kind, value) => revocations.delete(kind, value),
+      },
+      async release() {
+        await revocations.close();
+        await lock.release();
+      },
+    };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
