@@ -12,6 +12,7 @@ export const PACKAGE_OF: Record<string, string> = {
   podman: 'podman',
   buildah: 'buildah',
   mmdebstrap: 'mmdebstrap',
+  'redis-server': 'redis-server',
 };
 
 /** Throws `prometheus is not on PATH: ...` unless `name` can be run. */
