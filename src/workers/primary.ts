@@ -114,35 +114,46 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     });
   };
 
-  // Workers run this same program (cluster re-runs the entry point), told their slot by SLOT_ENV.
-  for (let slot = 1; slot <= count; slot++) {
-    slots.set(slot, { worker: undefined, link: undefined, startedAt: 0, quickDeaths: 0, listening: false });
-    fork(slot);
-  }
-  const started = await new Promise<number>((done) => (startup = done));
-  startup = undefined;
-
   const stopAll = async (signal: NodeJS.Signals): Promise<number> => {
     stopping = true;
-    const running = [...slots.values()].flatMap((s) => (s.worker === undefined ? [] : [s.worker]));
-    const codes = await Promise.all(running.map((worker) => new Promise<number>((done) => {
+    const running = [...slots.values()].flatMap((s) => (s.worker === undefined ? [] : [{ worker: s.worker, serving: s.listening }]));
+    const clean = await Promise.all(running.map(({ worker, serving }) => new Promise<boolean>((done) => {
       if (worker.isDead()) {
-        done(worker.process.exitCode ?? 1);
+        done(worker.process.exitCode === 0);
         return;
       }
-      worker.once('exit', (code) => done(code ?? 1));
+      // One still starting has nothing in flight: ended by our signal, it stopped cleanly.
+      worker.once('exit', (code, killedBy) => done(code === 0 || (!serving && killedBy === signal)));
       worker.process.kill(signal);
     })));
     await host?.close();
     await hold?.release();
-    return codes.every((code) => code === 0) ? 0 : 1;
+    return clean.every(Boolean) ? 0 : 1;
   };
 
-  if (started !== 0) {
-    await stopAll('SIGTERM');
-    return started;
-  }
-  logger.info({ workers: count, pid: process.pid, store: config.store.driver }, 'registry-token serving with workers');
+  // Signals are ours from the first moment: a SIGTERM while workers still start drains them too.
+  let stopped!: (code: number) => void;
+  const finished = new Promise<number>((done) => (stopped = done));
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    logger.info({ signal, workers: channels().length }, 'shutting down: every worker finishes its in-flight exchanges');
+    // Each worker has its own shutdownTimeoutSeconds; this bound only catches one that hangs.
+    const deadline = setTimeout(() => {
+      logger.error('a worker did not stop in time; killing it');
+      for (const s of slots.values()) s.worker?.process.kill('SIGKILL');
+    }, (config.server.shutdownTimeoutSeconds + 5) * 1000);
+    deadline.unref();
+    stopAll('SIGTERM').then((code) => {
+      clearTimeout(deadline);
+      logger.info({ code }, 'stopped');
+      stopped(code);
+    }, (error: unknown) => {
+      logger.error({ err: error }, 'shutdown failed');
+      stopped(1);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 
   const reload = (why: string) => {
     try {
@@ -168,26 +179,19 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     }).unref();
   }
 
-  return new Promise<number>((done) => {
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      logger.info({ signal, workers: channels().length }, 'shutting down: every worker finishes its in-flight exchanges');
-      // Each worker has its own shutdownTimeoutSeconds; this bound only catches one that hangs.
-      const deadline = setTimeout(() => {
-        logger.error('a worker did not stop in time; killing it');
-        for (const s of slots.values()) s.worker?.process.kill('SIGKILL');
-      }, (config.server.shutdownTimeoutSeconds + 5) * 1000);
-      deadline.unref();
-      stopAll('SIGTERM').then((code) => {
-        clearTimeout(deadline);
-        logger.info({ code }, 'stopped');
-        done(code);
-      }, (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        done(1);
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  // Workers run this same program (cluster re-runs the entry point), told their slot by SLOT_ENV.
+  const started = new Promise<number>((done) => (startup = done));
+  for (let slot = 1; slot <= count; slot++) {
+    slots.set(slot, { worker: undefined, link: undefined, startedAt: 0, quickDeaths: 0, listening: false });
+    fork(slot);
+  }
+  const first = await Promise.race([started, finished.then((code) => ({ stoppedWith: code }))]);
+  startup = undefined;
+  if (typeof first === 'object') return first.stoppedWith;
+  if (first !== 0) {
+    await stopAll('SIGTERM');
+    return first;
+  }
+  logger.info({ workers: count, pid: process.pid, store: config.store.driver }, 'registry-token serving with workers');
+  return finished;
 }
