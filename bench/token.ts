@@ -1,9 +1,11 @@
 // `npm run bench`: the full exchange (ES256 OpTok + ES256 DPoP proof verified, registry token
 // signed, file ledger durable before the answer) against the service as a real child process,
 // measured against issue 9's targets. The load generator is a third process (bench/load/), so
-// the service's, the generator's and everyone else's CPU are each read apart from /proc.
+// the service's (the primary and every worker), the generator's and everyone else's CPU are each
+// read apart from /proc.
 //
-// Per signing algorithm (RS256, then ES256), on one service process:
+// Per store (memory, then redis: a real redis-server the bench starts), signing algorithm (RS256,
+// then ES256) and worker count (server.workers; default one per core, as shipped):
 //   1. cold start: process spawned -> first 200 from GET /token
 //   2. closed loop, 64 connections (autocannon): the saturated throughput, CPU per token, cores used
 //   3. open loop at half that rate (bench/load/open-loop.ts): p50, p99, p99.9 from each request's due time
@@ -16,6 +18,9 @@
 //   npm run bench -- --smoke              seconds-long run that checks the bench works, asserts no timing (.ci/run)
 //   npm run bench -- --baseline REV       the same steps against `git archive REV` too: before/after rows of one run
 //   npm run bench -- --alg RS256          one signing algorithm
+//   npm run bench -- --workers 1,2        server.workers of each row (default: the number of cores)
+//   npm run bench -- --store memory       store.driver of each row (default memory,redis)
+//   npm run bench -- --quiet-wait S       wait up to S s (default 20) for a quiet machine before each step
 //   npm run bench -- --abuse              a valid client under a flood (bench/abuse.ts): exit 1 unless its p99 < 50 ms
 //   npm run bench -- --profile            the closed-loop step under `node --cpu-prof`, summarised (RS256)
 //   npm run bench -- --seconds N          length of the closed-loop and open-loop runs (default 8)
@@ -81,6 +86,7 @@ const { values: args } = parseArgs({
     'node-arg': { type: 'string', multiple: true, default: [] },
     dist: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'quiet-wait': { type: 'string', default: '20' },
     json: { type: 'string' },
   },
 });
@@ -91,6 +97,9 @@ const CONNECTIONS = Number(args.connections);
 const CORES = availableParallelism();
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+/** How long each step waits for a quiet machine (seconds) before running anyway. */
+const QUIET_WAIT_MS = Math.max(0, Number(args['quiet-wait']) || 0) * 1000;
+const quiet = () => waitForQuiet(log, 20, QUIET_WAIT_MS);
 
 // ---------------------------------------------------------------------------------------
 // the generator process
@@ -238,7 +247,7 @@ async function runAlg(options: {
     ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
   ];
   const failures: string[] = [];
-  if (!SMOKE) await waitForQuiet(log);
+  if (!SMOKE) await quiet();
   const { service, ms: coldStartMs } = await coldStart(options.cli, configPath, port, join(dir, 'service.log'), clients, nodeArgs);
   const url = service.url;
   const htu = `${url}/token`;
@@ -255,7 +264,7 @@ async function runAlg(options: {
     count(warm, 'warm-up');
     const amount = Math.max(CONNECTIONS * 5, Math.min(60_000, Math.round((warm.tokensPerSecond * RUN_SECONDS) / CONNECTIONS) * CONNECTIONS));
 
-    if (!SMOKE) await waitForQuiet(log);
+    if (!SMOKE) await quiet();
     const label = `${options.build} ${alg} ${workers}w ${store}`;
     log(`${label}: closed loop, ${amount} requests at ${CONNECTIONS} connections`);
     const closedRun = await generator.run({ op: 'closed', url, htu, clients, connections: CONNECTIONS, amount }, service.pid);
@@ -263,7 +272,7 @@ async function runAlg(options: {
     count(closed, 'closed loop');
 
     const rate = args.rate !== undefined ? Number(args.rate) : Math.max(10, Math.round(closed.tokensPerSecond / 2));
-    if (!SMOKE) await waitForQuiet(log);
+    if (!SMOKE) await quiet();
     log(`${label}: open loop, ${rate} req/s for ${RUN_SECONDS} s`);
     const openRun = await generator.run({ op: 'open', url, htu, clients, rate, seconds: RUN_SECONDS, connections: Number(args['open-connections']), premake: true }, service.pid);
     const open = { ...phase(openRun.summary, openRun.cpu), rate };
@@ -418,7 +427,7 @@ async function main(): Promise<number> {
   // A real redis-server (as the tests start it), when a store: redis row is asked for.
   const redis = stores.includes('redis') ? await startRedis() : undefined;
 
-  if (!SMOKE) await waitForQuiet(log);
+  if (!SMOKE) await quiet();
   const opensslSeconds = SMOKE ? 1 : 5;
   log(`openssl speed -seconds ${opensslSeconds} rsa2048, and -multi ${CORES}`);
   const speed = await rsaSpeed(opensslSeconds, CORES);
@@ -452,18 +461,25 @@ async function main(): Promise<number> {
     }
 
     const results: AlgResult[] = [];
+    const lost: string[] = [];
     for (const store of stores) {
       for (const alg of algs) {
         for (const workers of workerCounts) {
           for (const build of builds) {
             // A baseline without server.workers runs one process: one row is enough.
             if (!build.knowsWorkers && workers !== workerCounts[0]) continue;
-            results.push(await runAlg({ base, build: build.name, cli: build.cli, knowsWorkers: build.knowsWorkers, authority, clients, keys, alg, generator, workers: build.knowsWorkers ? workers : 1, store, redisUrl: redis?.url }));
+            try {
+              results.push(await runAlg({ base, build: build.name, cli: build.cli, knowsWorkers: build.knowsWorkers, authority, clients, keys, alg, generator, workers: build.knowsWorkers ? workers : 1, store, redisUrl: redis?.url }));
+            } catch (error) {
+              // One variant that cannot run (a service that never served) must not lose the others' rows.
+              lost.push(`${build.name} ${alg} ${workers}w ${store}: ${(error as Error).message.split('\n')[0]}`);
+              log(`variant failed: ${lost.at(-1)}`);
+            }
           }
         }
       }
     }
-    const failures = results.flatMap((r) => r.failures);
+    const failures = [...lost, ...results.flatMap((r) => r.failures)];
 
     const out: string[] = [];
     if (SMOKE) {

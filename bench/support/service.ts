@@ -37,7 +37,8 @@ export async function startService(options: {
   closeSync(out);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const url = `http://127.0.0.1:${options.port}`;
-  const deadline = Date.now() + 20_000;
+  // Generous: on a loaded machine several workers compiling the sources take a while to serve.
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const early = await Promise.race([exited, sleep(options.pollMs ?? 100).then(() => 'waiting' as const)]);
     if (early !== 'waiting') throw new Error(`service exited (${String(early)}) before serving:\n${readFileSync(options.logPath, 'utf8')}`);
