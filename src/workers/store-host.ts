@@ -18,6 +18,8 @@ export interface StoreHostOptions {
   readonly revocations: RevocationStore | undefined;
   /** Told after every change, so that each worker re-reads at once. */
   readonly onRevocationChange: () => void;
+  /** Milliseconds since the epoch (tests move it). */
+  readonly now?: () => number;
 }
 
 export function openStoreHost(options: StoreHostOptions): StoreHost {
@@ -25,7 +27,7 @@ export function openStoreHost(options: StoreHostOptions): StoreHost {
     throw new Error('runtime revocations are kept in the ledger store, not in the primary process');
   };
   const revocations = options.revocations ?? { list: none, put: none, delete: none };
-  const store: SharedStore = openMemoryStore({ replay: options.replay, ledgerRevocations: revocations, now: Date.now });
+  const store: SharedStore = openMemoryStore({ replay: options.replay, ledgerRevocations: revocations, now: options.now ?? Date.now });
   // One set of counters per limit, however many workers ask for it.
   const counters = new Map<string, Counters>();
   const countersOf = (name: string, maxKeys: number): Counters => {
