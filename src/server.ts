@@ -123,5 +123,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Only now can a SIGTERM drain this worker: the primary counts it as serving from here.
+    worker?.serving();
   });
 }

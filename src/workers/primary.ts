@@ -86,7 +86,11 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     state.startedAt = Date.now();
     state.listening = false;
     state.link = openLink(worker as unknown as Channel, { ...host?.handlers, hello: () => welcome, metrics: gatherMetrics }, { timeoutMs: LINK_TIMEOUT_MS });
-    worker.once('listening', () => {
+    // Serving once it says so: it listens and has its SIGTERM handler (cluster's own 'listening'
+    // comes earlier, when a SIGTERM would still kill it mid-start).
+    const unlisten = state.link.onNotice((kind) => {
+      if (kind !== 'serving') return;
+      unlisten();
       state.listening = true;
       if (state.quickDeaths > 0) logger.info({ worker: slot, pid: worker.process.pid }, 'worker replaced and serving');
       if ([...slots.values()].every((s) => s.listening)) startup?.(0);

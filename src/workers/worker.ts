@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { writerName } from '../record/index.ts';
 import type { ServiceDeps } from '../service.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/metrics.ts';
-import { openLink, type Channel } from './link.ts';
+import { notify, openLink, type Channel } from './link.ts';
 import { WORKER_HEADER, type Welcome } from './roles.ts';
 
 export interface WorkerSide {
@@ -18,6 +18,8 @@ export interface WorkerSide {
   serviceDeps(config: Config): Pick<ServiceDeps, 'telemetry' | 'worker'>;
   /** Calls `reload` on each reload notice from the primary. */
   onReload(reload: () => void): void;
+  /** Tells the primary this worker listens and drains on SIGTERM. */
+  serving(): void;
   /** Names this worker in every answer (X-Worker), so an operator can tell which one answered. */
   tag(server: Server): void;
 }
@@ -62,6 +64,9 @@ export async function joinPrimary(): Promise<WorkerSide> {
       link.onNotice((kind) => {
         if (kind === 'reload') reload();
       });
+    },
+    serving() {
+      notify(channel, 'serving');
     },
     tag(server) {
       const slot = String(welcome.slot);
