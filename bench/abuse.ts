@@ -37,7 +37,7 @@ export async function runAbuseBench(): Promise<number> {
     const greedyToken = await authority.tokenWithDpop('bystander', greedyKeys);
     const port = await freePort();
     const config = baseConfig(authority, dir);
-    config.server = { host: '127.0.0.1', port };
+    config.server = { host: '127.0.0.1', workers: 1, port };
     config.telemetry = { logLevel: 'warn' };
     applyAbuseConfig(config);
     service = await startServiceProcess(writeConfig(join(dir, 'config.yaml'), config), port);

@@ -1,9 +1,11 @@
 // `npm run bench`: the full exchange (ES256 OpTok + ES256 DPoP proof verified, registry token
 // signed, file ledger durable before the answer) against the service as a real child process,
 // measured against issue 9's targets. The load generator is a third process (bench/load/), so
-// the service's, the generator's and everyone else's CPU are each read apart from /proc.
+// the service's (the primary and every worker), the generator's and everyone else's CPU are each
+// read apart from /proc.
 //
-// Per signing algorithm (RS256, then ES256), on one service process:
+// Per store (memory, then redis: a real redis-server the bench starts), signing algorithm (RS256,
+// then ES256) and worker count (server.workers; default one per core, as shipped):
 //   1. cold start: process spawned -> first 200 from GET /token
 //   2. closed loop, 64 connections (autocannon): the saturated throughput, CPU per token, cores used
 //   3. open loop at half that rate (bench/load/open-loop.ts): p50, p99, p99.9 from each request's due time
@@ -16,6 +18,9 @@
 //   npm run bench -- --smoke              seconds-long run that checks the bench works, asserts no timing (.ci/run)
 //   npm run bench -- --baseline REV       the same steps against `git archive REV` too: before/after rows of one run
 //   npm run bench -- --alg RS256          one signing algorithm
+//   npm run bench -- --workers 1,2        server.workers of each row (default: the number of cores)
+//   npm run bench -- --store memory       store.driver of each row (default memory,redis)
+//   npm run bench -- --quiet-wait S       wait up to S s (default 20) for a quiet machine before each step
 //   npm run bench -- --abuse              a valid client under a flood (bench/abuse.ts): exit 1 unless its p99 < 50 ms
 //   npm run bench -- --profile            the closed-loop step under `node --cpu-prof`, summarised (RS256)
 //   npm run bench -- --seconds N          length of the closed-loop and open-loop runs (default 8)
@@ -44,10 +49,11 @@ import { formatSummary, summariseFile } from './cpu-profile.ts';
 import type { GeneratorCommand, LoadSummary } from './load/generator.ts';
 import { proofMaker, type LoadClient } from './load/proofs.ts';
 import { rsaSpeed } from './support/openssl.ts';
-import { between, memoryOf, round, sleep, snapshot, waitForQuiet, type CpuWindow } from './support/proc.ts';
+import { between, round, sleep, snapshot, treeMemoryOf, waitForQuiet, type CpuWindow } from './support/proc.ts';
 import { AUDIENCE, SERVICE, ledgerLines, serviceConfig, startService, verifyChain, type ServiceProcess } from './support/service.ts';
 import { stageCosts, stageTable, tmpfsDir, type Keys, type StageCosts } from './stages.ts';
 import { freePort } from '../test/support/process.ts';
+import { startRedis } from '../test/support/redis.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SAMPLE_KEY = join(ROOT, 'etc/registry-signing-sample.pem');
@@ -67,6 +73,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     baseline: { type: 'string' },
     alg: { type: 'string', default: 'RS256,ES256' },
+    workers: { type: 'string' },
+    store: { type: 'string', default: 'memory,redis' },
     seconds: { type: 'string', default: '8' },
     'soak-seconds': { type: 'string', default: '20' },
     connections: { type: 'string', default: '64' },
@@ -78,6 +86,7 @@ const { values: args } = parseArgs({
     'node-arg': { type: 'string', multiple: true, default: [] },
     dist: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'quiet-wait': { type: 'string', default: '20' },
     json: { type: 'string' },
   },
 });
@@ -88,6 +97,9 @@ const CONNECTIONS = Number(args.connections);
 const CORES = availableParallelism();
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+/** How long each step waits for a quiet machine (seconds) before running anyway. */
+const QUIET_WAIT_MS = Math.max(0, Number(args['quiet-wait']) || 0) * 1000;
+const quiet = () => waitForQuiet(log, 20, QUIET_WAIT_MS);
 
 // ---------------------------------------------------------------------------------------
 // the generator process
@@ -146,6 +158,8 @@ interface Phase {
 interface AlgResult {
   readonly alg: 'RS256' | 'ES256';
   readonly build: string;
+  readonly workers: number;
+  readonly store: 'memory' | 'redis';
   readonly coldStartMs: number;
   readonly closed: Phase;
   readonly open: Phase & { readonly rate: number };
@@ -201,16 +215,30 @@ async function runAlg(options: {
   keys: Keys;
   alg: 'RS256' | 'ES256';
   generator: Generator;
+  workers: number;
+  /** False for a baseline older than server.workers: its configuration must not name it. */
+  knowsWorkers: boolean;
+  store: 'memory' | 'redis';
+  redisUrl: string | undefined;
 }): Promise<AlgResult> {
-  const { alg, clients, generator } = options;
-  const dir = join(options.base, `${options.build}-${alg}`.replace(/[^a-z0-9]+/gi, '-'));
+  const { alg, clients, generator, workers, store } = options;
+  const name = `${options.build}-${alg}-w${workers}-${store}`.replace(/[^a-z0-9]+/gi, '-');
+  const dir = join(options.base, name);
   mkdirSync(dir, { recursive: true });
   const shm = args.ledger === 'tmpfs' ? tmpfsDir() : undefined;
   if (args.ledger === 'tmpfs' && shm === undefined) throw new Error('--ledger tmpfs: no writable /dev/shm');
   const ledgerDir = shm ?? join(dir, 'ledger');
   const port = await freePort();
   const configPath = join(dir, 'config.yaml');
-  writeFileSync(configPath, dump(serviceConfig({ issuer: options.authority.issuer, port, signing: options.keys[alg], ledgerPath: ledgerDir, logLevel: args['log-level'] })));
+  writeFileSync(configPath, dump(serviceConfig({
+    issuer: options.authority.issuer,
+    port,
+    signing: options.keys[alg],
+    ledgerPath: ledgerDir,
+    logLevel: args['log-level'],
+    workers: options.knowsWorkers ? workers : undefined,
+    redis: store === 'redis' ? { url: options.redisUrl!, keyPrefix: `${name}:` } : undefined,
+  })));
   const profileDir = join(dir, 'profile');
   const nodeArgs = [
     // What ships (Dockerfile NODE_OPTIONS, npm start, the registry-token bin); --node-arg may override.
@@ -219,7 +247,7 @@ async function runAlg(options: {
     ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
   ];
   const failures: string[] = [];
-  if (!SMOKE) await waitForQuiet(log);
+  if (!SMOKE) await quiet();
   const { service, ms: coldStartMs } = await coldStart(options.cli, configPath, port, join(dir, 'service.log'), clients, nodeArgs);
   const url = service.url;
   const htu = `${url}/token`;
@@ -230,36 +258,37 @@ async function runAlg(options: {
     if (bad > 0) failures.push(`${alg} ${what}: ${bad} answers other than 200 (${JSON.stringify(p.summary.statuses)}, ${p.summary.errors} errors)`);
   };
   try {
-    const startRssMiB = memoryOf(service.pid).rssMiB;
+    const startRssMiB = treeMemoryOf(service.pid).rssMiB;
     // Warm-up at the closed-loop concurrency: JIT, the Authority's JWKS, sockets; it sets the run's length.
     const warm = phase(...Object.values(await generator.run({ op: 'closed', url, htu, clients, connections: CONNECTIONS, amount: SMOKE ? 200 : 2000 }, service.pid)) as [LoadSummary, CpuWindow]);
     count(warm, 'warm-up');
     const amount = Math.max(CONNECTIONS * 5, Math.min(60_000, Math.round((warm.tokensPerSecond * RUN_SECONDS) / CONNECTIONS) * CONNECTIONS));
 
-    if (!SMOKE) await waitForQuiet(log);
-    log(`${options.build} ${alg}: closed loop, ${amount} requests at ${CONNECTIONS} connections`);
+    if (!SMOKE) await quiet();
+    const label = `${options.build} ${alg} ${workers}w ${store}`;
+    log(`${label}: closed loop, ${amount} requests at ${CONNECTIONS} connections`);
     const closedRun = await generator.run({ op: 'closed', url, htu, clients, connections: CONNECTIONS, amount }, service.pid);
     const closed = phase(closedRun.summary, closedRun.cpu);
     count(closed, 'closed loop');
 
     const rate = args.rate !== undefined ? Number(args.rate) : Math.max(10, Math.round(closed.tokensPerSecond / 2));
-    if (!SMOKE) await waitForQuiet(log);
-    log(`${options.build} ${alg}: open loop, ${rate} req/s for ${RUN_SECONDS} s`);
+    if (!SMOKE) await quiet();
+    log(`${label}: open loop, ${rate} req/s for ${RUN_SECONDS} s`);
     const openRun = await generator.run({ op: 'open', url, htu, clients, rate, seconds: RUN_SECONDS, connections: Number(args['open-connections']), premake: true }, service.pid);
     const open = { ...phase(openRun.summary, openRun.cpu), rate };
     count(open, 'open loop');
 
-    log(`${options.build} ${alg}: soak, ${rate} req/s for ${SOAK_SECONDS} s, RSS every second`);
-    const rssMiB: number[] = [memoryOf(service.pid).rssMiB];
-    const sampler = setInterval(() => rssMiB.push(memoryOf(service.pid).rssMiB), 1000);
+    log(`${label}: soak, ${rate} req/s for ${SOAK_SECONDS} s, RSS every second`);
+    const rssMiB: number[] = [treeMemoryOf(service.pid).rssMiB];
+    const sampler = setInterval(() => rssMiB.push(treeMemoryOf(service.pid).rssMiB), 1000);
     const soakRun = await generator.run({ op: 'open', url, htu, clients, rate, seconds: SOAK_SECONDS, connections: Number(args['open-connections']), premake: false }, service.pid).finally(() => clearInterval(sampler));
-    rssMiB.push(memoryOf(service.pid).rssMiB);
+    rssMiB.push(treeMemoryOf(service.pid).rssMiB);
     // The replay cache fills for one proof window before it is steady: RSS is judged after that.
     const steadyFrom = Math.min(PROOF_WINDOW_SECONDS, Math.floor(SOAK_SECONDS / 2));
     const soak = { ...phase(soakRun.summary, soakRun.cpu), rate, rssMiB, steadyFrom };
     count(soak, 'soak');
 
-    const peakRssMiB = memoryOf(service.pid).peakMiB;
+    const peakRssMiB = treeMemoryOf(service.pid).peakMiB;
     const exit = await service.stop();
     if (exit !== 0) failures.push(`${alg}: service exited with ${String(exit)}`);
     const lines = ledgerLines(ledgerDir);
@@ -275,6 +304,8 @@ async function runAlg(options: {
     return {
       alg,
       build: options.build,
+      workers,
+      store,
       coldStartMs,
       closed,
       open,
@@ -300,6 +331,8 @@ interface Floor {
   readonly multiPerSecond: number;
 }
 
+const labelOf = (r: AlgResult) => `${r.build}, ${r.alg} signing, ${r.workers} worker${r.workers === 1 ? '' : 's'}, store ${r.store}`;
+
 const pct = (part: number, whole: number) => round((100 * part) / Math.max(whole, 1e-9));
 
 function rssSteady(r: AlgResult): { from: number; to: number; max: number; min: number; growthPercent: number } {
@@ -319,7 +352,7 @@ function targetsTable(r: AlgResult, floor: Floor): string {
   const mark = (met: boolean) => (SMOKE ? '(smoke: not judged)' : met ? '**met**' : 'not met');
   const gen = `generator ${pct(r.closed.cpu.generator, r.closed.cpu.wall)} % CPU, others ${pct(r.closed.cpu.other, r.closed.cpu.wall)} %`;
   return [
-    `| target (${r.build}, ${r.alg} signing) | measured | met? |`,
+    `| target (${labelOf(r)}) | measured | met? |`,
     '|---|---|---|',
     `| CPU per token ≤ 1.6 × one RSA-2048 signature | ${r.closed.cpuMsPerToken} ms / ${round(floor.singleSignMs, 3)} ms = **${round(ratio, 2)} ×** (main thread ${r.closed.mainMsPerToken} ms) | ${mark(ratio <= 1.6)} |`,
     `| service uses ≥ 95 % of the cores at saturation | ${round(cores, 2)} of ${CORES} cores (${pct(cores, CORES)} %); main thread waited for a core ${pct(r.closed.cpu.mainWait, r.closed.cpu.wall)} % of the time; ${gen} | ${mark(cores >= 0.95 * CORES)} |`,
@@ -333,10 +366,10 @@ function targetsTable(r: AlgResult, floor: Floor): string {
 
 function detailTable(results: readonly AlgResult[]): string {
   const row = (r: AlgResult, name: string, p: Phase, conc: string) =>
-    `| ${r.build} | ${r.alg} | ${name} | ${conc} | ${p.summary.responses} / ${round(p.summary.seconds, 2)} s | ${p.tokensPerSecond} | ${round(p.summary.latencyMs.p50, 2)} | ${round(p.summary.latencyMs.p99, 2)} | ${round(p.summary.latencyMs.p99_9, 2)} | ${p.cpuMsPerToken} (${p.mainMsPerToken}) | ${pct(p.cpu.service, p.cpu.wall)} % (${pct(p.cpu.main, p.cpu.wall)} % / ${pct(p.cpu.mainWait, p.cpu.wall)} %) | ${pct(p.cpu.generator, p.cpu.wall)} % | ${pct(p.cpu.other, p.cpu.wall)} % (${pct(p.cpu.steal, p.cpu.wall)} %) |`;
+    `| ${r.build} | ${r.alg} | ${r.workers} | ${r.store} | ${name} | ${conc} | ${p.summary.responses} / ${round(p.summary.seconds, 2)} s | ${p.tokensPerSecond} | ${round(p.summary.latencyMs.p50, 2)} | ${round(p.summary.latencyMs.p99, 2)} | ${round(p.summary.latencyMs.p99_9, 2)} | ${p.cpuMsPerToken} (${p.mainMsPerToken}) | ${pct(p.cpu.service, p.cpu.wall)} % (${pct(p.cpu.main, p.cpu.wall)} % / ${pct(p.cpu.mainWait, p.cpu.wall)} %) | ${pct(p.cpu.generator, p.cpu.wall)} % | ${pct(p.cpu.other, p.cpu.wall)} % (${pct(p.cpu.steal, p.cpu.wall)} %) |`;
   return [
-    '| build | signing | step | load | answers / time | tokens/s | p50 ms | p99 ms | p99.9 ms | CPU ms/token (main thread) | service CPU (main thread on CPU / waiting) | generator CPU | other CPU (steal) |',
-    '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| build | signing | workers | store | step | load | answers / time | tokens/s | p50 ms | p99 ms | p99.9 ms | CPU ms/token (main thread) | service CPU (main thread on CPU / waiting) | generator CPU | other CPU (steal) |',
+    '|---|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...results.flatMap((r) => [
       row(r, 'closed loop', r.closed, `${CONNECTIONS} conn.`),
       row(r, 'open loop', r.open, `${r.open.rate}/s`),
@@ -349,11 +382,11 @@ function detailTable(results: readonly AlgResult[]): string {
 // main
 
 /** `git archive REV` of this repository into `dir`, with this checkout's node_modules. */
-function checkout(rev: string, dir: string): string {
+function checkout(rev: string, dir: string): { cli: string; knowsWorkers: boolean } {
   mkdirSync(dir, { recursive: true });
   execFileSync('bash', ['-c', `git -C "$1" archive "$2" | tar -x -C "$3"`, 'archive', ROOT, rev, dir], { stdio: ['ignore', 'ignore', 'inherit'] });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  return join(dir, 'src/cli.ts');
+  return { cli: join(dir, 'src/cli.ts'), knowsWorkers: /\bworkers:/.test(readFileSync(join(dir, 'src/config/schema.ts'), 'utf8')) };
 }
 
 function compileDist(base: string): string {
@@ -384,10 +417,17 @@ async function main(): Promise<number> {
   execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', esKey], { stdio: 'ignore' });
   execFileSync('openssl', ['req', '-new', '-x509', '-key', esKey, '-subj', '/CN=registry-token-bench', '-days', '2', '-out', esCert], { stdio: 'ignore' });
   const keys: Keys = { RS256: { keyPath: SAMPLE_KEY, certificatePath: SAMPLE_CERT }, ES256: { keyPath: esKey, certificatePath: esCert } };
-  const builds: { name: string; cli: string }[] = [{ name: args.dist ? 'dist' : 'this tree', cli: args.dist ? compileDist(base) : join(ROOT, 'src/cli.ts') }];
-  if (args.baseline !== undefined) builds.unshift({ name: `before (${args.baseline})`, cli: checkout(args.baseline, join(base, 'baseline')) });
+  const builds: { name: string; cli: string; knowsWorkers: boolean }[] = [{ name: args.dist ? 'dist' : 'this tree', cli: args.dist ? compileDist(base) : join(ROOT, 'src/cli.ts'), knowsWorkers: true }];
+  if (args.baseline !== undefined) builds.unshift({ name: `before (${args.baseline})`, ...checkout(args.baseline, join(base, 'baseline')) });
+  // server.workers: what ships (one per core) unless told; a list (`1,2`) gives before/after rows.
+  const workerCounts = (args.workers ?? String(CORES)).split(',').map((w) => Number(w.trim()));
+  if (workerCounts.some((w) => !Number.isInteger(w) || w < 1)) throw new Error('--workers: positive integers, comma-separated');
+  const stores = args.store.split(',').map((s) => s.trim()) as ('memory' | 'redis')[];
+  if (stores.some((s) => s !== 'memory' && s !== 'redis')) throw new Error('--store: memory and/or redis');
+  // A real redis-server (as the tests start it), when a store: redis row is asked for.
+  const redis = stores.includes('redis') ? await startRedis() : undefined;
 
-  if (!SMOKE) await waitForQuiet(log);
+  if (!SMOKE) await quiet();
   const opensslSeconds = SMOKE ? 1 : 5;
   log(`openssl speed -seconds ${opensslSeconds} rsa2048, and -multi ${CORES}`);
   const speed = await rsaSpeed(opensslSeconds, CORES);
@@ -421,16 +461,31 @@ async function main(): Promise<number> {
     }
 
     const results: AlgResult[] = [];
-    for (const alg of algs) {
-      for (const build of builds) results.push(await runAlg({ base, build: build.name, cli: build.cli, authority, clients, keys, alg, generator }));
+    const lost: string[] = [];
+    for (const store of stores) {
+      for (const alg of algs) {
+        for (const workers of workerCounts) {
+          for (const build of builds) {
+            // A baseline without server.workers runs one process: one row is enough.
+            if (!build.knowsWorkers && workers !== workerCounts[0]) continue;
+            try {
+              results.push(await runAlg({ base, build: build.name, cli: build.cli, knowsWorkers: build.knowsWorkers, authority, clients, keys, alg, generator, workers: build.knowsWorkers ? workers : 1, store, redisUrl: redis?.url }));
+            } catch (error) {
+              // One variant that cannot run (a service that never served) must not lose the others' rows.
+              lost.push(`${build.name} ${alg} ${workers}w ${store}: ${(error as Error).message.split('\n')[0]}`);
+              log(`variant failed: ${lost.at(-1)}`);
+            }
+          }
+        }
+      }
     }
-    const failures = results.flatMap((r) => r.failures);
+    const failures = [...lost, ...results.flatMap((r) => r.failures)];
 
     const out: string[] = [];
     if (SMOKE) {
       for (const r of results) {
         out.push(
-          `bench smoke ${r.alg}: cold start ${r.coldStartMs} ms; closed ${r.closed.tokensPerSecond}/s, ${r.closed.cpuMsPerToken} ms CPU/token (${round(r.closed.cpuMsPerToken / floor.singleSignMs, 2)} × openssl); open ${r.open.rate}/s p99 ${round(r.open.summary.latencyMs.p99, 1)} ms; soak RSS ${round(r.soak.rssMiB[0] ?? NaN)} → ${round(r.soak.rssMiB.at(-1) ?? NaN)} MiB; ledger ${r.ledger.lines} = ${r.ledger.ok2xx}, chain ${r.ledger.chainOk ? 'ok' : 'BROKEN'}`,
+          `bench smoke ${labelOf(r)}: cold start ${r.coldStartMs} ms; closed ${r.closed.tokensPerSecond}/s, ${r.closed.cpuMsPerToken} ms CPU/token (${round(r.closed.cpuMsPerToken / floor.singleSignMs, 2)} × openssl); open ${r.open.rate}/s p99 ${round(r.open.summary.latencyMs.p99, 1)} ms; soak RSS ${round(r.soak.rssMiB[0] ?? NaN)} → ${round(r.soak.rssMiB.at(-1) ?? NaN)} MiB; ledger ${r.ledger.lines} = ${r.ledger.ok2xx}, chain ${r.ledger.chainOk ? 'ok' : 'BROKEN'}`,
         );
       }
       out.push(failures.length === 0 ? 'bench smoke: ok (timings not judged)' : `bench smoke FAILED: ${failures.join('; ')}`);
@@ -464,6 +519,7 @@ async function main(): Promise<number> {
   } finally {
     generator.close();
     await authority.close();
+    await redis?.stop();
     if (args.keep || args.profile) log(`kept ${base}`);
     else rmSync(base, { recursive: true, force: true });
     await sleep(0);

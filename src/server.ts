@@ -1,5 +1,7 @@
 // Runs the service as a process: listen, reload on SIGHUP (or --watch), and shut down
 // gracefully on SIGTERM/SIGINT: stop accepting, finish in-flight exchanges, flush the ledger.
+// With server.workers > 1 this process is the primary (src/workers/primary.ts) and each worker
+// runs the rest of this file.
 import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import Fastify from 'fastify';
@@ -8,6 +10,7 @@ import type { Config } from './config/schema.ts';
 import { ConfigError } from './domain/errors.ts';
 import { createService, localUrl, type Service } from './service.ts';
 import { createLogger } from './telemetry/logger.ts';
+import { joinPrimary, roleOf, runPrimary } from './workers/index.ts';
 
 export interface ServeOptions {
   configPath: string | undefined;
@@ -26,10 +29,16 @@ export async function serve(options: ServeOptions): Promise<number> {
     }
     throw error;
   }
-  const logger = createLogger({ level: config.telemetry.logLevel });
+  const role = roleOf(config);
+  const base = createLogger({ level: config.telemetry.logLevel });
+  if (role === 'primary') return runPrimary({ config, configPath: options.configPath, watch: options.watch, logger: base.child({ role: 'primary' }) });
+  // A worker of several: the primary says which, and what the workers share (src/workers/).
+  const worker = role === 'worker' ? await joinPrimary() : undefined;
+  const logger = worker === undefined ? base : base.child({ worker: worker.slot });
+  if (worker !== undefined) config = worker.configure(config);
   let service: Service;
   try {
-    service = await createService(config, { logger });
+    service = await createService(config, { logger, ...worker?.serviceDeps(config) });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`registry-token: ${error.message}\n`);
@@ -47,6 +56,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     return reply.type(contentType).send(body);
   });
 
+  if (worker !== undefined) worker.tag(service.app.server);
   try {
     await service.app.listen({ host: config.server.host, port: config.server.port });
     if (metricsApp !== undefined) await metricsApp.listen({ host: config.server.host, port: metricsPort! });
@@ -64,7 +74,8 @@ export async function serve(options: ServeOptions): Promise<number> {
 
   const reload = (why: string) => {
     try {
-      const next = loadConfig({ path: options.configPath });
+      const loaded = loadConfig({ path: options.configPath });
+      const next = worker === undefined ? loaded : worker.configure(loaded);
       const { keys } = service.reload(next);
       logger.info({ why, activeKeyId: keys.activeAfter }, 'configuration reloaded: plans, default plan, revoked licences and signing keys swapped');
     } catch (error) {
@@ -73,8 +84,10 @@ export async function serve(options: ServeOptions): Promise<number> {
     }
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
+  worker?.onReload(() => reload('reload from the primary'));
   const watched = options.configPath ?? configPathFromEnv();
-  if (options.watch && watched !== undefined) {
+  // With workers, the primary watches and tells each.
+  if (options.watch && watched !== undefined && worker === undefined) {
     // Watch the directory, not the file: editors, `sed -i` and Kubernetes ConfigMaps replace
     // the file (a new inode), after which a watch on the file itself hears nothing more.
     let timer: NodeJS.Timeout | undefined;
@@ -110,5 +123,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Only now can a SIGTERM drain this worker: the primary counts it as serving from here.
+    worker?.serving();
   });
 }

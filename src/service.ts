@@ -27,7 +27,7 @@ import { createPipeline, type DecisionEvent, type Pipeline } from './pipeline.ts
 import { createLedger } from './record/index.ts';
 import type { Ledger } from './record/ledger.ts';
 import { ledgerRevocations, openStore, watchRevocations } from './store/index.ts';
-import type { SharedStore } from './store/store.ts';
+import type { PrimaryConnection, SharedStore } from './store/store.ts';
 import { buildApp } from './http/app.ts';
 import { adminRoutes } from './http/routes/admin.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
@@ -42,6 +42,11 @@ export interface ServiceDeps {
   /** Tests may hand in a shared store; otherwise `store` configuration decides. */
   store?: SharedStore;
   telemetry?: Telemetry;
+  /**
+   * One of several worker processes (src/workers/): its own chain of the file ledger, and the
+   * primary process's memory store when `store.driver` is memory.
+   */
+  worker?: { readonly ledgerWriter: string; readonly primary?: PrimaryConnection | undefined };
 }
 
 export interface Service {
@@ -148,7 +153,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   if (!authority.requireAccessTokenType) {
     logger.warn('authority.requireAccessTokenType is false: OpToks are accepted without typ "at+jwt" (RFC 9068), so an ID token or other JWT signed by the Authority passes as an access token');
   }
-  const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock }));
+  const ledger = deps.ledger ?? (await createLedger(config.ledger, { logger, clock, writer: deps.worker?.ledgerWriter }));
   // What replicas share: the replay cache, the rate-limit counters, runtime revocations.
   let store: SharedStore;
   let storeAnswered = true;
@@ -162,6 +167,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
         storeAnswered = outcome === 'ok';
         metrics.storeCommand(operation, outcome, seconds);
       },
+      primary: deps.worker?.primary,
     }));
   } catch (error) {
     if (deps.ledger === undefined) await ledger.close();

@@ -35,6 +35,33 @@ export function machineCpu(): { busy: number; steal: number } {
   return { busy: (user + nice + system + irq + softirq) / CLK_TCK, steal: steal / CLK_TCK };
 }
 
+/** A process and its children (with server.workers, the primary and its workers). */
+export function treeOf(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone
+  }
+  return [pid, ...children];
+}
+
+/** RSS of a process and its children, summed (MiB); peak is the sum of each one's peak. */
+export function treeMemoryOf(pid: number): { peakMiB: number; rssMiB: number } {
+  let peakMiB = 0;
+  let rssMiB = 0;
+  for (const member of treeOf(pid)) {
+    try {
+      const m = memoryOf(member);
+      peakMiB += m.peakMiB;
+      rssMiB += m.rssMiB;
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return { peakMiB, rssMiB };
+}
+
 /** Counters of the service (whole process and main thread), the generator and the machine, read together. */
 export interface Snapshot {
   readonly at: number;
@@ -47,15 +74,30 @@ export interface Snapshot {
   readonly steal: number;
 }
 
+/**
+ * With workers, "service" is the primary and every worker, "main" and "mainWait" the sum of
+ * their main threads (each a JavaScript event loop).
+ */
 export function snapshot(servicePid: number, generatorPid: number): Snapshot {
-  const sched = schedOf(servicePid, servicePid);
+  let service = 0;
+  let main = 0;
+  let mainWait = 0;
+  for (const pid of treeOf(servicePid)) {
+    try {
+      service += cpuSecondsOf(pid);
+      main += cpuSecondsOf(pid, pid);
+      mainWait += schedOf(pid, pid).wait;
+    } catch {
+      // exited between the listing and the read
+    }
+  }
   const self = process.cpuUsage();
   const machine = machineCpu();
   return {
     at: performance.now(),
-    service: cpuSecondsOf(servicePid),
-    main: cpuSecondsOf(servicePid, servicePid),
-    mainWait: sched.wait,
+    service,
+    main,
+    mainWait,
     generator: cpuSecondsOf(generatorPid),
     self: (self.user + self.system) / 1e6,
     machine: machine.busy,

@@ -37,7 +37,8 @@ export async function startService(options: {
   closeSync(out);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const url = `http://127.0.0.1:${options.port}`;
-  const deadline = Date.now() + 20_000;
+  // Generous: on a loaded machine several workers compiling the sources take a while to serve.
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const early = await Promise.race([exited, sleep(options.pollMs ?? 100).then(() => 'waiting' as const)]);
     if (early !== 'waiting') throw new Error(`service exited (${String(early)}) before serving:\n${readFileSync(options.logPath, 'utf8')}`);
@@ -73,10 +74,15 @@ export function serviceConfig(options: {
   signing: { keyPath: string; certificatePath: string };
   ledgerPath: string;
   logLevel: string;
+  /** server.workers; undefined leaves the key out (a baseline that predates it). */
+  workers?: number | undefined;
+  /** A Redis URL for store.driver redis; undefined: the memory store. */
+  redis?: { url: string; keyPrefix: string } | undefined;
 }): Record<string, unknown> {
   const { port } = options;
   return {
-    server: { host: '127.0.0.1', port, publicUrl: `http://127.0.0.1:${port}` },
+    server: { host: '127.0.0.1', port, publicUrl: `http://127.0.0.1:${port}`, ...(options.workers === undefined ? {} : { workers: options.workers }) },
+    ...(options.redis === undefined ? {} : { store: { driver: 'redis', redis: options.redis } }),
     authority: { issuer: options.issuer, audiences: [AUDIENCE], clockToleranceSeconds: 5 },
     signing: { issuer: 'registry-token', keyPath: options.signing.keyPath, certificatePath: options.signing.certificatePath, lifetimeSeconds: 300 },
     registry: { realm: `http://127.0.0.1:${port}/token`, allowedServices: [SERVICE] },
@@ -93,13 +99,17 @@ export function serviceConfig(options: {
   };
 }
 
-/** Lines in the ledger segments, and how many of them are issuances. */
+/** Lines in the ledger segments (every worker's chain too), and how many of them are issuances. */
 export function ledgerLines(dir: string): { lines: number; issued: number } {
   let lines = 0;
   let issued = 0;
-  for (const name of readdirSync(dir)) {
-    if (!/^ledger-\d+\.jsonl$/.test(name)) continue;
-    const text = readFileSync(join(dir, name), 'utf8');
+  const files = readdirSync(dir).flatMap((name) => {
+    if (/^ledger-\d+\.jsonl$/.test(name)) return [join(dir, name)];
+    if (!/^worker-\d+$/.test(name)) return [];
+    return readdirSync(join(dir, name)).filter((inner) => /^ledger-\d+\.jsonl$/.test(inner)).map((inner) => join(dir, name, inner));
+  });
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
     for (const line of text.split('\n')) {
       if (line === '') continue;
       lines++;

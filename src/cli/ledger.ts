@@ -22,12 +22,16 @@ function date(value: string | undefined, flag: string): Date | undefined {
 
 function describe(dir: string, report: VerifyReport): string {
   const lines: string[] = [];
-  const counted = `${report.records} records in ${report.segments} segment${report.segments === 1 ? '' : 's'}`;
+  const chains = report.chains === undefined ? '' : ` (${report.chains.length} chains, one per worker)`;
+  const counted = `${report.records} records in ${report.segments} segment${report.segments === 1 ? '' : 's'}${chains}`;
   if (report.ok) lines.push(`${dir}: chain ok, ${counted}${report.head === undefined ? '' : `, head ${report.head}`}`);
   else {
     const at = report.firstBreak!;
     lines.push(`${dir}: chain broken at ${at.segment} line ${at.line} (byte ${at.offset}${at.jti === undefined ? '' : `, jti ${at.jti}`}): ${at.problem}`);
     lines.push(`  ${counted} verified before the break`);
+  }
+  for (const chain of report.chains ?? []) {
+    lines.push(`  chain ${chain.name === '' ? '(top)' : chain.name}: ${chain.ok ? 'ok' : 'broken'}, ${chain.records} records in ${chain.segments} segments${chain.head === undefined ? '' : `, head ${chain.head}`}`);
   }
   for (const warning of report.warnings) lines.push(`  warning (${warning.kind}) ${warning.file}: ${warning.detail}`);
   return `${lines.join('\n')}\n`;

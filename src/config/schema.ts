@@ -1,5 +1,6 @@
 // The configuration schema is the configuration type: one zod schema, validated once at
 // start-up. Defaults live here and nowhere else; docs/configuration.md mirrors this file.
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compilePattern } from '../authorize/pattern.ts';
 import { CREDENTIAL_AUDIENCE } from '../credentials/format.ts';
@@ -23,6 +24,11 @@ const RESERVED_HEADERS = new Set(['authorization', 'dpop', 'host', 'x-forwarded-
 const serverSchema = z.strictObject({
   host: nonEmpty.default('127.0.0.1'),
   port: port.default(8085),
+  /**
+   * Processes sharing the one listening port (node:cluster): 1 is a single process; more puts
+   * every core to work, with the replay cache, limits and revocations shared (src/workers/).
+   */
+  workers: z.number().int().min(1).max(256).default(() => availableParallelism()),
   /** The URL clients call; the DPoP `htu` is checked against it. */
   publicUrl: url.optional(),
   /** Peers whose X-Forwarded-* and client-certificate headers are believed (IPs or CIDRs). */

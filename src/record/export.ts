@@ -3,12 +3,11 @@
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { parseLine } from './chain.ts';
-import { SEGMENT_PREFIX } from './file.ts';
+import { allChainsOldestFirst } from './chains.ts';
 import type { IssuanceRecord, Ledger } from './ledger.ts';
-import { readLinesForward } from './lines.ts';
 import { MAX_QUERY_LIMIT } from './query-filter.ts';
 import { issuedAtMs } from './record-shape.ts';
-import { listSegments, requireDirectory } from './segments.ts';
+import { requireDirectory } from './segments.ts';
 
 export interface ExportRange {
   /** Inclusive, on issuedAt. */
@@ -23,23 +22,22 @@ export interface ExportResult {
   readonly skipped: number;
 }
 
-/** Oldest first, straight from the file ledger's segments. Does not end `out`. */
+/** Oldest first, straight from the file ledger's segments (all chains, merged). Does not end `out`. */
 export async function exportLedger(dir: string, range: ExportRange, out: Writable): Promise<ExportResult> {
   await requireDirectory(dir, 'ledger directory');
   let records = 0;
   let skipped = 0;
-  for (const segment of await listSegments(dir, SEGMENT_PREFIX)) {
-    for await (const line of readLinesForward(segment.path)) {
-      if (!line.terminated) continue;
-      const parsed = parseLine(line.bytes);
-      if (!parsed.ok) {
-        skipped++;
-        continue;
-      }
-      if (!inRange(parsed.record, range)) continue;
-      await writeLine(out, parsed.record);
-      records++;
+  // Every chain (one per worker that wrote it), merged by issuedAt.
+  for await (const line of allChainsOldestFirst(dir)) {
+    if (!line.terminated) continue;
+    const parsed = parseLine(line.line);
+    if (!parsed.ok) {
+      skipped++;
+      continue;
     }
+    if (!inRange(parsed.record, range)) continue;
+    await writeLine(out, parsed.record);
+    records++;
   }
   return { records, skipped };
 }

@@ -4,6 +4,7 @@
 import type { Ledger } from '../record/ledger.ts';
 import { withLocalFallback } from './fallback.ts';
 import { openMemoryStore } from './memory.ts';
+import { openPrimaryStore } from './primary.ts';
 import type { RedisConnection } from './redis.ts';
 import type { RevocationStore, SharedStore, StoreDeps } from './store.ts';
 
@@ -14,7 +15,8 @@ export interface StoreConfig {
 }
 
 export async function openStore(config: StoreConfig, deps: StoreDeps): Promise<SharedStore> {
-  if (config.driver === 'memory') return openMemoryStore(deps);
+  // A worker of several keeps the memory store in its primary process, shared by all workers.
+  if (config.driver === 'memory') return deps.primary === undefined ? openMemoryStore(deps) : openPrimaryStore(deps.primary, deps);
   // The schema requires this section for the redis driver; checked again for a hand-built config.
   if (config.redis === undefined) throw new TypeError('store.redis is required when store.driver is redis');
   // Loaded only when used: a single replica never needs the client.
@@ -34,5 +36,6 @@ export function ledgerRevocations(ledger: Pick<Ledger, 'listRevocations' | 'putR
 
 export type { Counters, CounterOptions, RevocationStore, SharedStore, StoreDeps, StoreOperation, WindowCount } from './store.ts';
 export type { RedisConnection } from './redis.ts';
+export type { Link, PrimaryConnection } from './primary.ts';
 export { watchRevocations } from './revocation-watch.ts';
 export type { RevocationWatch } from './revocation-watch.ts';

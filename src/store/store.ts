@@ -4,8 +4,9 @@
 // factory in index.ts picks one by `store.driver`. Nothing here knows Fastify or src/config.
 import type { ReplayCache } from '../authenticate/replay-cache.ts';
 import type { Revocation, RevocationKind } from '../record/ledger.ts';
+import type { PrimaryConnection } from './primary.ts';
 
-export type { ReplayCache, Revocation, RevocationKind };
+export type { PrimaryConnection, ReplayCache, Revocation, RevocationKind };
 
 /**
  * A fixed window's count, in the shape @fastify/rate-limit's store contract reports it
@@ -81,6 +82,8 @@ export interface StoreDeps {
   readonly logger: StoreLogger;
   /** Told each round trip to a remote store: its outcome and duration (metrics). */
   readonly onCommand?: (operation: StoreOperation, outcome: 'ok' | 'error', seconds: number) => void;
+  /** Set in a worker of several (src/workers/): the memory driver is then the primary's (primary.ts). */
+  readonly primary?: PrimaryConnection | undefined;
 }
 
 export type StoreOperation = 'replay' | 'counter' | 'revocations' | 'check';

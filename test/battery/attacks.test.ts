@@ -392,7 +392,7 @@ describe('defect 5: one process per ledger directory', () => {
     await expectServes(service, teamTok, keys.team);
     const port = await freePort();
     const config = structuredClone(service.config);
-    config.server = { host: '127.0.0.1', port };
+    config.server = { host: '127.0.0.1', workers: 1, port };
     const path = writeConfig(join(battery.dir, 'second.yaml'), config);
     const second = await serveExpectingRefusal(battery, path, port);
     expect(second.result, second.output).not.toBe('served');
@@ -411,7 +411,7 @@ describe('defect 5: one process per ledger directory', () => {
     });
     const port = await freePort();
     const config = structuredClone(first.config);
-    config.server = { host: '127.0.0.1', port };
+    config.server = { host: '127.0.0.1', workers: 1, port };
     config.ledger = { driver: 'file', path: join(battery.dir, 'spool-2-ledger'), onUnavailable: 'spool', spoolPath };
     const second = await serveExpectingRefusal(battery, writeConfig(join(battery.dir, 'spool-2.yaml'), config), port);
     expect(second.result, second.output).not.toBe('served');

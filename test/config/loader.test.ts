@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'js-yaml';
@@ -35,7 +35,7 @@ function minimal(): Record<string, any> {
 describe('parseConfig: defaults', () => {
   it('fills every default into a minimal configuration', () => {
     const config = parseConfig(minimal());
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 8085, trustedProxies: [], shutdownTimeoutSeconds: 10, requestTimeoutSeconds: 15 });
+    expect(config.server).toEqual({ host: '127.0.0.1', port: 8085, workers: availableParallelism(), trustedProxies: [], shutdownTimeoutSeconds: 10, requestTimeoutSeconds: 15 });
     expect(config.signing.lifetimeSeconds).toBe(300);
     expect(config.signing.previousKeyPaths).toEqual([]);
     expect(config.authority.requiredScopes).toEqual(['registry.token.issue']);

@@ -33,7 +33,7 @@ afterAll(async () => {
 async function start(name: string, mutate: (config: Record<string, unknown>) => void = () => {}): Promise<{ service: ServiceProcess; configPath: string; config: Record<string, unknown> }> {
   const port = await freePort();
   const config = baseConfig(authority, join(dir, name));
-  config.server = { host: '127.0.0.1', port };
+  config.server = { host: '127.0.0.1', workers: 1, port };
   mutate(config);
   const configPath = writeConfig(join(dir, `${name}.yaml`), config);
   return { service: await startServiceProcess(configPath, port), configPath, config };
@@ -175,7 +175,7 @@ describe('serve --watch', () => {
   it('reloads when the file is replaced (rename over it, as editors and ConfigMaps do), twice', async () => {
     const port = await freePort();
     const config = baseConfig(authority, join(dir, 'watch'));
-    config.server = { host: '127.0.0.1', port };
+    config.server = { host: '127.0.0.1', workers: 1, port };
     const configPath = writeConfig(join(dir, 'watch.yaml'), config);
     const service = await startServiceProcess(configPath, port, {}, ['--watch']);
     const plans = config.plans as Record<string, unknown[]>;
@@ -197,7 +197,7 @@ describe('serve --watch on a Kubernetes ConfigMap volume', () => {
     const volume = join(dir, 'configmap');
     const config = baseConfig(authority, join(dir, 'configmap-ledger'));
     const port = await freePort();
-    config.server = { host: '127.0.0.1', port };
+    config.server = { host: '127.0.0.1', workers: 1, port };
     const publish = (version: number) => {
       const data = join(volume, `..2026_12_0${version}`);
       mkdirSync(data, { recursive: true });

@@ -35,7 +35,7 @@ describe('push and pull through a real registry with tokens from the service', (
     authority = await startAuthority({ audience: AUDIENCE, clients: CLIENTS });
     const port = await freePort();
     const config = baseConfig(authority, dir, {});
-    config.server = { host: '127.0.0.1', port, publicUrl: `http://127.0.0.1:${port}` };
+    config.server = { host: '127.0.0.1', workers: 1, port, publicUrl: `http://127.0.0.1:${port}` };
     service = await startServiceProcess(writeConfig(join(dir, 'config.yaml'), config), port);
     registry = await startRegistry({
       realm: `${service.url}/token`,

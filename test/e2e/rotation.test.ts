@@ -68,7 +68,7 @@ describe('signing key rotation against a real registry, without a restart of the
     authority = await startAuthority({ audience: AUDIENCE, clients: CLIENTS });
     const port = await freePort();
     config = baseConfig(authority, dir, {});
-    config.server = { host: '127.0.0.1', port, publicUrl: `http://127.0.0.1:${port}` };
+    config.server = { host: '127.0.0.1', workers: 1, port, publicUrl: `http://127.0.0.1:${port}` };
     config.signing = { issuer: 'registry-token', lifetimeSeconds: 300, keys: [entry(oldKey)] };
     configPath = writeConfig(join(dir, 'config.yaml'), config);
     service = await startServiceProcess(configPath, port);

@@ -28,7 +28,7 @@ afterAll(async () => {
 async function configFor(name: string, mutate: (config: Record<string, unknown>) => void = () => {}) {
   const port = await freePort();
   const config = baseConfig(authority, dir);
-  config.server = { host: '127.0.0.1', port };
+  config.server = { host: '127.0.0.1', workers: 1, port };
   mutate(config);
   return { port, path: writeConfig(join(dir, `${name}.yaml`), config) };
 }

@@ -38,7 +38,8 @@ export const CLIENTS: DevClient[] = [
 
 export function baseConfig(authority: { issuer: string }, dir: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    server: { host: '127.0.0.1', port: 0 },
+    // One process: tests of the workers set server.workers themselves (test/workers/).
+    server: { host: '127.0.0.1', port: 0, workers: 1 },
     authority: { issuer: authority.issuer, audiences: [AUDIENCE], clockToleranceSeconds: 5 },
     signing: { issuer: 'registry-token', keyPath: SAMPLE_KEY, certificatePath: SAMPLE_CERT, lifetimeSeconds: 300 },
     registry: { realm: 'http://127.0.0.1/token', allowedServices: [SERVICE] },

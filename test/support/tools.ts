@@ -18,6 +18,7 @@ export const PACKAGE_OF: Record<string, string> = {
   containerd: 'containerd',
   ctr: 'containerd',
   curl: 'curl',
+  'redis-server': 'redis-server',
 };
 
 /** Throws `prometheus is not on PATH: ...` unless `name` can be run. */

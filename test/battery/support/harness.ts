@@ -137,7 +137,7 @@ export class Battery {
     const dir = join(this.dir, name);
     mkdirSync(dir, { recursive: true });
     const config = baseConfig(authority, dir);
-    config.server = { host: '127.0.0.1', port };
+    config.server = { host: '127.0.0.1', workers: 1, port };
     generousLimits(config);
     mutate(config, dir);
     const configPath = writeConfig(join(dir, 'config.yaml'), config);
