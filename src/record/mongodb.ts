@@ -134,7 +134,7 @@ export class MongoLedger implements Ledger {
           const failure = judgeIndexFailure(error, {
             database: this.#database,
             collection: this.#issuances.collectionName,
-            indexes: [...ISSUANCE_INDEXES.map((i) => i.name!), 'kind_value_unique', ...(this.#retentionDays === undefined ? [] : [TTL_INDEX])],
+            indexes: [...ISSUANCE_INDEXES.map((i) => i.name!), 'kind_tenant_value_unique', ...(this.#retentionDays === undefined ? [] : [TTL_INDEX])],
           });
           this.#indexes = undefined;
           if (failure.kind === 'unreachable') throw error;
