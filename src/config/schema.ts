@@ -216,8 +216,32 @@ function checkPlans(config: { plans: Record<string, z.infer<typeof ruleSchema>[]
   }
 }
 
+/** Tenants: whether callers must carry one, where it is read, which repositories are whose. */
+const tenancySchema = z.strictObject({
+  required: z.boolean().default(false),
+  /** The OpTok claim with the tenant; unset: authority.claims.tenant (`tid`, the StellaOps Authority's). */
+  claim: nonEmpty.optional(),
+  /** Repository patterns with `{tenant}`: a name matching one for another tenant is refused `cross_tenant`. */
+  namespaces: z.array(nonEmpty).default([]),
+});
+
+function checkTenancy(config: { tenancy: z.infer<typeof tenancySchema> }, ctx: z.RefinementCtx): void {
+  config.tenancy.namespaces.forEach((source, index) => {
+    try {
+      compileNamespace(source);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['tenancy', 'namespaces', index], message: (error as Error).message });
+    }
+  });
+}
+
 /** The plan keys alone; every other section may be missing or incomplete (`explain`). */
-export const planConfigSchema = z.object(planShape).superRefine(checkPlans);
+export const planConfigSchema = z
+  .object({ ...planShape, tenancy: tenancySchema.default(() => tenancySchema.parse({})) })
+  .superRefine((config, ctx) => {
+    checkPlans(config, ctx);
+    checkTenancy(config, ctx);
+  });
 export type PlanConfig = z.infer<typeof planConfigSchema>;
 
 const ledgerSchema = z.strictObject({
@@ -322,15 +346,6 @@ const telemetrySchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-/** Tenants: whether callers must carry one, where it is read, which repositories are whose. */
-const tenancySchema = z.strictObject({
-  required: z.boolean().default(false),
-  /** The OpTok claim with the tenant; unset: authority.claims.tenant (`tid`, the StellaOps Authority's). */
-  claim: nonEmpty.optional(),
-  /** Repository patterns with `{tenant}`: a name matching one for another tenant is refused `cross_tenant`. */
-  namespaces: z.array(nonEmpty).default([]),
-});
-
 const tokensPerMinute = z.number().int('must be a whole number of tokens per minute').min(1, 'must be at least 1 (leave the key out for no quota)');
 const quotaLimitSchema = z.strictObject({
   /** Every tenant's (licence's) quota, unless overridden; unset: none. */
@@ -404,13 +419,7 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['registry', 'allowedServices', index], message: `"${CREDENTIAL_AUDIENCE}" is the audience of registry credentials and cannot be a registry service` });
       }
     });
-    config.tenancy.namespaces.forEach((source, index) => {
-      try {
-        compileNamespace(source);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', path: ['tenancy', 'namespaces', index], message: (error as Error).message });
-      }
-    });
+    checkTenancy(config, ctx);
     // One claim name: tenancy.claim supersedes authority.claims.tenant, and two different ones are a mistake.
     if (config.tenancy.claim !== undefined && config.authority.claims.tenant !== 'tid' && config.authority.claims.tenant !== config.tenancy.claim) {
       ctx.addIssue({ code: 'custom', path: ['tenancy', 'claim'], message: `names "${config.tenancy.claim}" but authority.claims.tenant names "${config.authority.claims.tenant}"; set one of them` });

@@ -8,6 +8,8 @@ import { RevocationSet } from '../../src/authorize/revocations.ts';
 import { parseScopes } from '../../src/authorize/scope.ts';
 import { compileTenantRules } from '../../src/authorize/tenancy.ts';
 import { parseConfig } from '../../src/config/loader.ts';
+import { planConfigSchema } from '../../src/config/schema.ts';
+import { explain } from '../../src/explain.ts';
 import { ConfigError, ForbiddenError } from '../../src/domain/errors.ts';
 import type { Principal } from '../../src/domain/types.ts';
 import { thrown } from '../support/thrown.ts';
@@ -147,5 +149,15 @@ describe('revocations: tenant-scoped entries and whole tenants', () => {
     expect(az.decide(principal({ tenant: 'alpha' }), parseScopes(['repository:t-alpha/app:pull'])).access).toHaveLength(1);
     // A subject merely named like the tenant is not touched.
     expect(az.decide(principal({ subject: 'beta' }), []).access).toEqual([]);
+  });
+});
+
+describe('registry-token explain follows the tenant rules', () => {
+  it('another tenant\'s namespace is explained as cross_tenant, the own one granted', () => {
+    const config = planConfigSchema.parse({ plans: PLANS, tenancy: { namespaces: ['t-{tenant}/**'] } });
+    const refused = explain(config, { plan: 'wide', license: undefined, subject: undefined, tenant: 'alpha', scopes: ['repository:t-beta/app:pull'] });
+    expect(refused).toMatchObject({ granted: false, status: 403, reason: 'cross_tenant' });
+    const own = explain(config, { plan: 'wide', license: undefined, subject: undefined, tenant: 'alpha', scopes: ['repository:t-alpha/app:pull'] });
+    expect(own).toMatchObject({ granted: true, access: [{ type: 'repository', name: 't-alpha/app', actions: ['pull'] }] });
   });
 });
