@@ -103,6 +103,11 @@ describe('tenancy on /token', () => {
     const problem = await expectProblem(res, { status: 403, code: 'tenant_required', challenge: { scheme: 'DPoP', error: 'insufficient_scope' } });
     expect(problem.errors[0]!.message).toMatch(/names no tenant/);
     expect((await recordOf(res)).reason).toBe('tenant_required');
+    // Nor does it get a registry credential, which would carry no tenant either.
+    const url = `${stack.url}/credentials`;
+    const proof = await makeProof(keys['untenanted']!, 'POST', url, opToks['untenanted']!);
+    const credential = await callWithProof(url, { method: 'POST', token: opToks['untenanted'], proof, headers: [['Content-Type', 'application/json']], body: '{}' });
+    await expectProblem(credential, { status: 403, code: 'tenant_required', challenge: { scheme: 'DPoP', error: 'insufficient_scope' } });
   });
 
   it("another tenant's namespace: left out of the grant and recorded; alone, 403 cross_tenant; counted by tenant", async () => {
