@@ -110,7 +110,7 @@ describe('authorize: tenants', () => {
     expect(error.reason).toBe('tenant_required');
     expect(error.message).toMatch(/names no tenant/);
     // The same rule for a registry credential (what POST /credentials and Basic callers meet).
-    const credential = principal({ tenant: undefined, scheme: 'Basic', binding: { method: 'credential', id: 'rtc_x', root: 'dpop' } });
+    const credential = principal({ tenant: undefined, scheme: 'Basic', binding: { method: 'credential', id: 'rtc_x', root: 'dpop', presented: 'basic' } });
     expect(thrown(ForbiddenError, () => strict.assertTenant(credential)).reason).toBe('tenant_required');
     expect(strict.decide(principal(), []).access).toEqual([]);
     // Not required: tenant-less callers are judged by plans alone.
