@@ -8,6 +8,7 @@ import { createAuthorizer } from './authorize/decide.ts';
 import { compilePlans } from './authorize/plans.ts';
 import { RevocationSet } from './authorize/revocations.ts';
 import { parseScopes } from './authorize/scope.ts';
+import { compileTenantRules } from './authorize/tenancy.ts';
 
 export interface ExplainInput {
   plan: string | undefined;
@@ -22,7 +23,7 @@ export type Explanation =
   | { readonly granted: false; readonly status: number; readonly reason: string; readonly message: string };
 
 export function explain(config: PlanConfig, input: ExplainInput): Explanation {
-  const authorizer = createAuthorizer(compilePlans(config.plans, config.defaultPlan), new RevocationSet(config.revokedLicenses));
+  const authorizer = createAuthorizer(compilePlans(config.plans, config.defaultPlan), new RevocationSet(config.revokedLicenses), compileTenantRules(config.tenancy));
   const principal: Principal = {
     subject: input.subject ?? 'explain',
     clientId: undefined,
@@ -50,7 +51,8 @@ export function formatExplanation(explanation: Explanation): string {
   if (explanation.reasons.length === 0) lines.push('no scope requested: a login token with empty access');
   for (const reason of explanation.reasons) {
     const granted = reason.granted.length === 0 ? 'nothing' : reason.granted.join(',');
-    lines.push(`${reason.scope} -> ${granted}  (${reason.rule === undefined ? 'no rule matches' : `rule ${reason.rule}`})`);
+    const why = reason.refused === 'cross_tenant' ? "another tenant's namespace" : reason.rule === undefined ? 'no rule matches' : `rule ${reason.rule}`;
+    lines.push(`${reason.scope} -> ${granted}  (${why})`);
   }
   lines.push(`access: ${JSON.stringify(explanation.access)}`);
   return lines.join('\n');

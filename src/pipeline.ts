@@ -1,7 +1,8 @@
-// The one place that composes the stages: authenticate -> authorize -> mint -> record, for
+// The one place that composes the stages: authenticate -> authorize -> quotas -> mint -> record, for
 // registry tokens (`exchange`) and registry credentials (`issueCredential`). Every decision,
 // issued or rejected, is recorded; nothing is returned before its record is durable.
-import { ForbiddenError, InvalidRequestError, ServiceError, type ReasonCode } from './domain/errors.ts';
+import { ForbiddenError, InvalidRequestError, ServiceError, TooManyRequestsError, type ReasonCode } from './domain/errors.ts';
+import { adminAccess, type AdminPolicyOptions, type AdminPrincipal } from './admin/access.ts';
 import type { Clock, Decision, MintedToken, Principal, RootBinding } from './domain/types.ts';
 import type { Authenticator } from './authenticate/authenticate.ts';
 import type { Credentials } from './authenticate/credentials.ts';
@@ -13,6 +14,7 @@ import { CREDENTIAL_AUDIENCE } from './credentials/format.ts';
 import type { CredentialIssuer, IssuedCredential } from './credentials/issue.ts';
 import type { ClientLimiter } from './limits/client-limiter.ts';
 import { newTokenId, type Minter } from './mint/mint.ts';
+import type { IssuanceQuotas } from './quotas/quotas.ts';
 import type { IssuanceRecord, Ledger } from './record/ledger.ts';
 
 export interface RequestContext {
@@ -81,6 +83,10 @@ export interface PipelineOptions {
   credentials?: { issuer: CredentialIssuer; requiredScope: string } | undefined;
   /** Per-client rate limit, asked once the caller is authenticated (`rateLimits.perClient`). */
   clientLimiter?: ClientLimiter;
+  /** Issuance quotas (`quotas`), a hard gate asked once a token request is authorized. */
+  quotas?: IssuanceQuotas;
+  /** Who is a platform admin (default: scope registry.admin.platform, tenancy not required). */
+  adminPolicy?: AdminPolicyOptions;
   onDecision?: (event: DecisionEvent) => void;
 }
 
@@ -88,8 +94,11 @@ export interface Pipeline {
   exchange(request: TokenRequest): Promise<TokenGrant>;
   /** Issues a registry credential to an OpTok (never to a credential). */
   issueCredential(request: CredentialRequest): Promise<CredentialGrant>;
-  /** Authenticates an operator for the admin API (same sender checks, admin scope; OpToks only). */
-  authenticateAdmin(credentials: Credentials): Promise<Principal>;
+  /**
+   * Authenticates an operator for the admin API (same sender checks, admin scope; OpToks only)
+   * and says what it may see and do (platform or one tenant: src/admin/access.ts).
+   */
+  authenticateAdmin(credentials: Credentials): Promise<AdminPrincipal>;
 }
 
 function single(values: readonly string[], name: string, required: boolean): string | undefined {
@@ -141,6 +150,7 @@ function requireOpTok(principal: Principal, what: string): RootBinding['method']
 export function createPipeline(options: PipelineOptions): Pipeline {
   const { authenticator, authorizer, minter, ledger, clock } = options;
   const allowed = new Set(options.allowedServices);
+  const adminPolicy = options.adminPolicy ?? { platformScope: 'registry.admin.platform', tenancyRequired: false };
   const credentialScopes = options.credentials === undefined ? [] : [...new Set([...options.requiredScopes, options.credentials.requiredScope])];
 
   /**
@@ -171,6 +181,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         reason,
         issuedAt: clock().toISOString(),
         ...describe(),
+        ...(error instanceof TooManyRequestsError && error.quota !== undefined ? { quota: error.quota } : {}),
         granted: [],
       };
       // A store that could not take the issuance will not take its rejection either.
@@ -197,6 +208,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         clientId: principal?.clientId ?? request.clientId[0]?.slice(0, 255),
         plan: decision?.plan ?? principal?.plan,
         granted: decision?.access ?? [],
+        ...(decision?.crossTenant === undefined ? {} : { crossTenant: decision.crossTenant }),
       });
       return decided('token', async () => {
         const service = single(request.service, 'service', true)!;
@@ -210,6 +222,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         await options.clientLimiter?.admit(principal);
         requireScopes(principal, options.requiredScopes);
         decision = authorizer.decide(principal, scopes);
+        await options.quotas?.admit(principal);
         const minted = await minter.mint({ subject: principal.subject, service, access: decision.access });
         const record: IssuanceRecord = {
           jti: minted.jti,
@@ -244,6 +257,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         await options.clientLimiter?.admit(principal);
         requireScopes(principal, credentialScopes);
         authorizer.assertNotRevoked(principal);
+        authorizer.assertTenant(principal);
         plan = authorizer.planFor(principal);
         const credential = await credentials.issuer.issue(
           {
@@ -274,7 +288,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       requireScopes(principal, [options.adminScope]);
       // A revoked (leaked) operator client must not be able to lift its own revocation.
       authorizer.assertNotRevoked(principal);
-      return principal;
+      return { ...principal, access: adminAccess(principal, adminPolicy) };
     },
   };
 }

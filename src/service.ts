@@ -14,6 +14,7 @@ import { createNonceSource } from './authenticate/dpop-nonce.ts';
 import { createAuthorizer, type Authorizer } from './authorize/decide.ts';
 import { compilePlans } from './authorize/plans.ts';
 import { RevocationSet } from './authorize/revocations.ts';
+import { compileTenantRules } from './authorize/tenancy.ts';
 import { CREDENTIAL_TYPE } from './credentials/format.ts';
 import { createCredentialIssuer } from './credentials/issue.ts';
 import { createCredentialVerifier } from './credentials/verify.ts';
@@ -23,6 +24,7 @@ import { createMinter } from './mint/mint.ts';
 import { createSigner } from './mint/signer.ts';
 import { SIGNING_ALGORITHMS } from './mint/signing-key.ts';
 import { createRateLimits } from './limits/rate-limits.ts';
+import { createIssuanceQuotas } from './quotas/quotas.ts';
 import { createPipeline, type DecisionEvent, type Pipeline } from './pipeline.ts';
 import { createLedger } from './record/index.ts';
 import type { Ledger } from './record/ledger.ts';
@@ -31,7 +33,7 @@ import type { PrimaryConnection, SharedStore } from './store/store.ts';
 import { buildApp } from './http/app.ts';
 import { adminRoutes } from './http/routes/admin.ts';
 import { operatorRoutes } from './http/routes/operator.ts';
-import { createTelemetry, type Telemetry } from './telemetry/metrics.ts';
+import { createTelemetry, tenantLabel, type Telemetry } from './telemetry/metrics.ts';
 import { decisionLogger } from './telemetry/logger.ts';
 
 export interface ServiceDeps {
@@ -200,7 +202,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   const authenticator = createAuthenticator({
     accessTokens,
     dpop,
-    claims: authority.claims,
+    claims: { ...authority.claims, tenant: config.tenancy.claim ?? authority.claims.tenant },
     senderConstraint: authority.senderConstraint,
     authorityIssuer: authority.issuer,
     credentials: credentialVerifier,
@@ -211,7 +213,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     maxStalenessSeconds: config.ledger.revocationMaxStalenessSeconds,
     now: () => clock().getTime(),
   });
-  const authorizer = createAuthorizer(compilePlans(config.plans, config.defaultPlan), revocations);
+  const authorizer = createAuthorizer(compilePlans(config.plans, config.defaultPlan), revocations, compileTenantRules(config.tenancy));
 
   // Other replicas revoke through the shared store: polling it (and its push, where it has one)
   // brings their changes here within seconds.
@@ -228,6 +230,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
 
   // Only configured plan names become label values; a reload may add some.
   let planNames = new Set(Object.keys(config.plans));
+  const tenantOf = tenantLabel(config.telemetry.tenants);
   const decisions = decisionLogger(logger);
   const onDecision = (event: DecisionEvent) => {
     const { record } = event;
@@ -239,7 +242,12 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     const labels = {
       service: record.service === undefined ? 'none' : knownService ? record.service : 'other',
       plan: record.plan !== undefined && planNames.has(record.plan) ? record.plan : 'none',
+      tenant: tenantOf(record.tenant),
     };
+    if (record.crossTenant !== undefined || event.reason === 'cross_tenant') metrics.crossTenant({ tenant: labels.tenant });
+    if (event.reason === 'quota_exceeded' && record.quota !== undefined) {
+      metrics.quotaExceeded({ quota: record.quota.startsWith('license ') ? 'license' : 'tenant', tenant: labels.tenant });
+    }
     if (event.operation === 'credential') metrics.credential({ outcome: event.outcome, plan: labels.plan, reason: event.reason ?? 'none' });
     else if (event.outcome === 'issued') metrics.issued(labels);
     else metrics.rejected({ ...labels, reason: event.reason ?? 'server_error' });
@@ -253,6 +261,8 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       clientId: record.clientId,
       tenant: record.tenant,
       plan: record.plan,
+      ...(record.crossTenant === undefined ? {} : { crossTenant: record.crossTenant }),
+      ...(record.quota === undefined ? {} : { quota: record.quota }),
       service: record.service,
       scopes: record.requestedScopes,
       granted: record.granted,
@@ -282,6 +292,8 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     credentials: credentialIssuer === undefined ? undefined : { issuer: credentialIssuer, requiredScope: credentialsConfig.requiredScope },
     clock,
     ...(rateLimits === undefined ? {} : { clientLimiter: rateLimits.clients }),
+    quotas: createIssuanceQuotas(config.quotas, (name, options) => store.counters(name, options)),
+    adminPolicy: { platformScope: config.admin.platformScope, tenancyRequired: config.tenancy.required },
     onDecision,
   });
 

@@ -7,6 +7,7 @@ import { compileNarrowing } from './narrowing.ts';
 import { formatScope } from './scope.ts';
 import { allowedActions, type PlanCatalogue } from './plans.ts';
 import type { RevocationView } from './revocations.ts';
+import { noTenantRules, type TenantRules } from './tenancy.ts';
 
 export interface Authorizer {
   decide(principal: Principal, scopes: readonly ResourceScope[]): Decision;
@@ -18,11 +19,13 @@ export interface Authorizer {
    * held to it too.
    */
   assertNotRevoked(principal: RevocationSubject): void;
+  /** Throws ForbiddenError `tenant_required` when tenancy is required and the caller names no tenant. */
+  assertTenant(principal: Pick<Principal, 'tenant' | 'scheme'>): void;
   /** Swapped whole on reload: a request sees either the old or the new catalogue. */
   replaceCatalogue(catalogue: PlanCatalogue): void;
 }
 
-type RevocationSubject = Pick<Principal, 'subject' | 'license' | 'scheme'> & { readonly binding?: SenderBinding };
+type RevocationSubject = Pick<Principal, 'subject' | 'license' | 'scheme'> & { readonly tenant?: string | undefined; readonly binding?: SenderBinding };
 
 /** What both allow; `*` allows everything the other does. */
 function intersect(plan: ReadonlySet<string>, narrowing: ReadonlySet<string>): Set<string> {
@@ -42,7 +45,7 @@ function grant(requested: readonly string[], allowed: ReadonlySet<string>): stri
   return [...granted];
 }
 
-export function createAuthorizer(initial: PlanCatalogue, revocations: RevocationView): Authorizer {
+export function createAuthorizer(initial: PlanCatalogue, revocations: RevocationView, tenants: TenantRules = noTenantRules): Authorizer {
   let catalogue = initial;
 
   function planFor(principal: Pick<Principal, 'plan' | 'scheme'>): string {
@@ -59,13 +62,17 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
 
   function assertNotRevoked(principal: RevocationSubject): void {
     revocations.assertCurrent();
-    if (principal.binding?.method === 'credential' && revocations.isCredentialRevoked(principal.binding.id)) {
+    const { tenant } = principal;
+    if (tenant !== undefined && revocations.isTenantRevoked(tenant)) {
+      throw new ForbiddenError('tenant_revoked', `access for tenant "${tenant}" has been revoked`, { scheme: principal.scheme });
+    }
+    if (principal.binding?.method === 'credential' && revocations.isCredentialRevoked(principal.binding.id, tenant)) {
       throw new AuthenticationError('credential_revoked', `the registry credential ${principal.binding.id} has been revoked; run "registry-token login" to get a new one`, { scheme: principal.scheme });
     }
-    if (revocations.isSubjectRevoked(principal.subject)) {
+    if (revocations.isSubjectRevoked(principal.subject, tenant)) {
       throw new ForbiddenError('subject_revoked', 'access for this client has been revoked', { scheme: principal.scheme });
     }
-    if (principal.license !== undefined && revocations.isLicenseRevoked(principal.license)) {
+    if (principal.license !== undefined && revocations.isLicenseRevoked(principal.license, tenant)) {
       throw new ForbiddenError('license_revoked', 'the licence has been revoked', { scheme: principal.scheme });
     }
   }
@@ -76,8 +83,10 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
       catalogue = next;
     },
     assertNotRevoked,
+    assertTenant: (principal) => tenants.assertTenant(principal),
     decide(principal, scopes) {
       assertNotRevoked(principal);
+      tenants.assertTenant(principal);
       const plan = planFor(principal);
       const rules = catalogue.plans.get(plan) ?? [];
       const narrowing = principal.narrowing === undefined ? undefined : compileNarrowing(principal.narrowing);
@@ -91,7 +100,16 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
       }
       const access: AccessEntry[] = [];
       const reasons: Decision['reasons'][number][] = [];
+      const crossTenant: string[] = [];
       for (const { type, name, actions } of merged.values()) {
+        // Another tenant's namespace is refused before any plan is asked: a plan of `**` does
+        // not reach across tenants.
+        if (type === 'repository' && tenants.isCrossTenant(name, principal.tenant)) {
+          const scope = formatScope({ type, class: undefined, name, actions: [...actions] });
+          crossTenant.push(scope);
+          reasons.push({ scope, rule: undefined, granted: [], refused: 'cross_tenant' });
+          continue;
+        }
         const allowed = allowedActions(rules, type, name, principal);
         if (narrowing !== undefined) {
           const narrowed = allowedActions(narrowing, type, name, principal);
@@ -106,11 +124,15 @@ export function createAuthorizer(initial: PlanCatalogue, revocations: Revocation
         });
         if (granted.length > 0) access.push({ type, name, actions: granted });
       }
+      if (merged.size > 0 && access.length === 0 && crossTenant.length > 0) {
+        const names = crossTenant.slice(0, 3).join(', ') + (crossTenant.length > 3 ? ', ...' : '');
+        throw new ForbiddenError('cross_tenant', `${names}: another tenant's namespace; tenant "${principal.tenant}" may only reach its own`, { scheme: principal.scheme });
+      }
       if (merged.size > 0 && access.length === 0) {
         const what = narrowing === undefined ? `plan "${plan}"` : `plan "${plan}" together with the registry credential's narrowing`;
         throw new ForbiddenError('plan_denied', `${what} grants none of the requested access`, { scheme: principal.scheme });
       }
-      return { plan, access, reasons };
+      return crossTenant.length === 0 ? { plan, access, reasons } : { plan, access, reasons, crossTenant };
     },
   };
 }

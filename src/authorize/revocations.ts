@@ -3,16 +3,34 @@
 import { UnavailableError } from '../domain/errors.ts';
 
 export interface RevocationView {
-  isLicenseRevoked(license: string): boolean;
-  isSubjectRevoked(subject: string): boolean;
+  /**
+   * `tenant` is the caller's: a revocation made by a tenant admin is keyed (tenant, value) and
+   * touches only that tenant's callers; one made platform-wide (no tenant) touches every caller.
+   */
+  isLicenseRevoked(license: string, tenant?: string): boolean;
+  isSubjectRevoked(subject: string, tenant?: string): boolean;
   /** A registry credential, by its id (`rtc_...`). */
-  isCredentialRevoked(id: string): boolean;
+  isCredentialRevoked(id: string, tenant?: string): boolean;
+  /** A whole tenant (kind `tenant`, platform admins only). */
+  isTenantRevoked(tenant: string): boolean;
   /**
    * Throws UnavailableError `revocations_unavailable` while the runtime list cannot be trusted:
    * not read yet, or last read too long ago. Fail closed: a list that may be missing a
    * revocation must not let the revoked subject through.
    */
   assertCurrent(): void;
+}
+
+/** One runtime entry as the store keeps it; `tenant` scopes it to that tenant's callers. */
+export interface RuntimeRevocation {
+  readonly kind: 'license' | 'subject' | 'credential' | 'tenant';
+  readonly value: string;
+  readonly tenant?: string | undefined;
+}
+
+/** (tenant, value); '' stands for "every tenant", which no tenant claim can be (claims are non-empty). */
+function scoped(value: string, tenant: string | undefined): string {
+  return `${tenant ?? ''}\u0000${value}`;
 }
 
 /** How fresh the runtime list must be; without it the set has no runtime source to wait for. */
@@ -28,6 +46,7 @@ export class RevocationSet implements RevocationView {
   #licenses: ReadonlySet<string> = new Set();
   #subjects: ReadonlySet<string> = new Set();
   #credentials: ReadonlySet<string> = new Set();
+  #tenants: ReadonlySet<string> = new Set();
   readonly #freshness: RuntimeFreshness | undefined;
   readonly #createdAt: number | undefined;
   /** When the runtime list was last read successfully. */
@@ -44,10 +63,12 @@ export class RevocationSet implements RevocationView {
   }
 
   /** The whole runtime list, just read from the store: it is fresh as of now. */
-  setRuntime(entries: readonly { kind: 'license' | 'subject' | 'credential'; value: string }[]): void {
-    this.#licenses = new Set(entries.filter((e) => e.kind === 'license').map((e) => e.value));
-    this.#subjects = new Set(entries.filter((e) => e.kind === 'subject').map((e) => e.value));
-    this.#credentials = new Set(entries.filter((e) => e.kind === 'credential').map((e) => e.value));
+  setRuntime(entries: readonly RuntimeRevocation[]): void {
+    const of = (kind: RuntimeRevocation['kind']) => new Set(entries.filter((e) => e.kind === kind).map((e) => scoped(e.value, e.tenant)));
+    this.#licenses = of('license');
+    this.#subjects = of('subject');
+    this.#credentials = of('credential');
+    this.#tenants = new Set(entries.filter((e) => e.kind === 'tenant').map((e) => e.value));
     this.#readAt = this.#freshness?.now();
   }
 
@@ -73,15 +94,24 @@ export class RevocationSet implements RevocationView {
     }
   }
 
-  isLicenseRevoked(license: string): boolean {
-    return this.#configured.has(license) || this.#licenses.has(license);
+  isLicenseRevoked(license: string, tenant?: string): boolean {
+    return this.#configured.has(license) || matches(this.#licenses, license, tenant);
   }
 
-  isSubjectRevoked(subject: string): boolean {
-    return this.#subjects.has(subject);
+  isSubjectRevoked(subject: string, tenant?: string): boolean {
+    return matches(this.#subjects, subject, tenant);
   }
 
-  isCredentialRevoked(id: string): boolean {
-    return this.#credentials.has(id);
+  isCredentialRevoked(id: string, tenant?: string): boolean {
+    return matches(this.#credentials, id, tenant);
   }
+
+  isTenantRevoked(tenant: string): boolean {
+    return this.#tenants.has(tenant);
+  }
+}
+
+/** Revoked platform-wide, or within the caller's tenant. */
+function matches(set: ReadonlySet<string>, value: string, tenant: string | undefined): boolean {
+  return set.has(scoped(value, undefined)) || (tenant !== undefined && set.has(scoped(value, tenant)));
 }

@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { compilePattern } from '../authorize/pattern.ts';
+import { compileNamespace } from '../authorize/tenancy.ts';
 import { CREDENTIAL_AUDIENCE } from '../credentials/format.ts';
 
 const nonEmpty = z.string().min(1, 'must not be empty');
@@ -221,8 +222,32 @@ function checkPlans(config: { plans: Record<string, z.infer<typeof ruleSchema>[]
   }
 }
 
+/** Tenants: whether callers must carry one, where it is read, which repositories are whose. */
+const tenancySchema = z.strictObject({
+  required: z.boolean().default(false),
+  /** The OpTok claim with the tenant; unset: authority.claims.tenant (`tid`, the StellaOps Authority's). */
+  claim: nonEmpty.optional(),
+  /** Repository patterns with `{tenant}`: a name matching one for another tenant is refused `cross_tenant`. */
+  namespaces: z.array(nonEmpty).default([]),
+});
+
+function checkTenancy(config: { tenancy: z.infer<typeof tenancySchema> }, ctx: z.RefinementCtx): void {
+  config.tenancy.namespaces.forEach((source, index) => {
+    try {
+      compileNamespace(source);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['tenancy', 'namespaces', index], message: (error as Error).message });
+    }
+  });
+}
+
 /** The plan keys alone; every other section may be missing or incomplete (`explain`). */
-export const planConfigSchema = z.object(planShape).superRefine(checkPlans);
+export const planConfigSchema = z
+  .object({ ...planShape, tenancy: tenancySchema.default(() => tenancySchema.parse({})) })
+  .superRefine((config, ctx) => {
+    checkPlans(config, ctx);
+    checkTenancy(config, ctx);
+  });
 export type PlanConfig = z.infer<typeof planConfigSchema>;
 
 const ledgerSchema = z.strictObject({
@@ -322,7 +347,22 @@ const rateLimitsSchema = z.strictObject({
 const telemetrySchema = z.strictObject({
   /** Serve /metrics on its own port instead of the main one. */
   metricsPort: port.optional(),
+  /** Tenants that get their own `tenant` label value; every other tenant is counted as `other`. */
+  tenants: z.array(nonEmpty).max(200, 'at most 200 tenants (each multiplies the series of every tenant-labelled metric)').default([]),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+const tokensPerMinute = z.number().int('must be a whole number of tokens per minute').min(1, 'must be at least 1 (leave the key out for no quota)');
+const quotaLimitSchema = z.strictObject({
+  /** Every tenant's (licence's) quota, unless overridden; unset: none. */
+  tokensPerMinute: tokensPerMinute.optional(),
+  overrides: z.record(nonEmpty, tokensPerMinute).default({}),
+});
+
+/** Issuance quotas, tokens per minute: a hard gate after authorization. */
+const quotasSchema = z.strictObject({
+  perTenant: quotaLimitSchema.default(() => quotaLimitSchema.parse({})),
+  perLicense: quotaLimitSchema.default(() => quotaLimitSchema.parse({})),
 });
 
 export const configSchema = z
@@ -334,8 +374,14 @@ export const configSchema = z
     ...planShape,
     ledger: ledgerSchema.default(() => ledgerSchema.parse({})),
     admin: z
-      .strictObject({ requiredScope: nonEmpty.default('registry.token.admin') })
-      .default({ requiredScope: 'registry.token.admin' }),
+      .strictObject({
+        requiredScope: nonEmpty.default('registry.token.admin'),
+        /** With the admin scope, sees and does everything; without it an admin with a tenant is that tenant's. */
+        platformScope: nonEmpty.default('registry.admin.platform'),
+      })
+      .default({ requiredScope: 'registry.token.admin', platformScope: 'registry.admin.platform' }),
+    tenancy: tenancySchema.default(() => tenancySchema.parse({})),
+    quotas: quotasSchema.default(() => quotasSchema.parse({})),
     telemetry: telemetrySchema.default(() => telemetrySchema.parse({})),
     rateLimits: rateLimitsSchema.default(() => rateLimitsSchema.parse({})),
     store: storeSchema.default(() => storeSchema.parse({})),
@@ -379,6 +425,14 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['registry', 'allowedServices', index], message: `"${CREDENTIAL_AUDIENCE}" is the audience of registry credentials and cannot be a registry service` });
       }
     });
+    checkTenancy(config, ctx);
+    // One claim name: tenancy.claim supersedes authority.claims.tenant, and two different ones are a mistake.
+    if (config.tenancy.claim !== undefined && config.authority.claims.tenant !== 'tid' && config.authority.claims.tenant !== config.tenancy.claim) {
+      ctx.addIssue({ code: 'custom', path: ['tenancy', 'claim'], message: `names "${config.tenancy.claim}" but authority.claims.tenant names "${config.authority.claims.tenant}"; set one of them` });
+    }
+    if (config.admin.platformScope === config.admin.requiredScope) {
+      ctx.addIssue({ code: 'custom', path: ['admin', 'platformScope'], message: 'must differ from admin.requiredScope, or every admin would be a platform admin' });
+    }
     if (config.ledger.driver === 'mongodb' && config.ledger.mongodb === undefined) {
       ctx.addIssue({ code: 'custom', path: ['ledger', 'mongodb'], message: 'is required when ledger.driver is mongodb' });
     }

@@ -14,6 +14,9 @@ export type ReasonCode =
   | 'plan_denied'
   | 'license_revoked'
   | 'subject_revoked'
+  | 'tenant_revoked'
+  | 'tenant_required'
+  | 'cross_tenant'
   | 'unsupported_grant_type'
   | 'invalid_credential'
   | 'credential_expired'
@@ -27,6 +30,7 @@ export type ReasonCode =
   | 'revocations_unavailable'
   | 'store_unavailable'
   | 'rate_limited'
+  | 'quota_exceeded'
   | 'server_error';
 
 /**
@@ -114,7 +118,9 @@ export class ForbiddenError extends ServiceError {
   readonly dockerCode = 'DENIED';
   readonly scheme: Scheme;
   constructor(
-    reason: 'insufficient_scope' | 'plan_denied' | 'license_revoked' | 'subject_revoked' | 'credential_not_accepted',
+    reason:
+      | 'insufficient_scope' | 'plan_denied' | 'license_revoked' | 'subject_revoked' | 'credential_not_accepted'
+      | 'tenant_revoked' | 'tenant_required' | 'cross_tenant',
     message: string,
     options: ServiceErrorOptions & { scheme?: Scheme } = {},
   ) {
@@ -163,16 +169,22 @@ export class UnavailableError extends ServiceError {
   }
 }
 
-/** 429: a rate limit or a fair share was exceeded; the caller may retry after `retryAfterSeconds`. */
+/**
+ * 429: a rate limit, a fair share or an issuance quota was exceeded; the caller may retry after
+ * `retryAfterSeconds`. With `quota` (which quota refused, e.g. `tenant alpha`) the reason is
+ * `quota_exceeded`, else `rate_limited`.
+ */
 export class TooManyRequestsError extends ServiceError {
   readonly status = 429;
   readonly oauthError = 'rate_limited';
   readonly dockerCode = 'TOOMANYREQUESTS';
   /** Whole seconds for the `Retry-After` header. */
   readonly retryAfterSeconds: number;
-  constructor(message: string, options: ServiceErrorOptions & { retryAfterSeconds: number }) {
-    super('rate_limited', message, options);
+  readonly quota: string | undefined;
+  constructor(message: string, options: ServiceErrorOptions & { retryAfterSeconds: number; quota?: string }) {
+    super(options.quota === undefined ? 'rate_limited' : 'quota_exceeded', message, options);
     this.retryAfterSeconds = Math.max(1, Math.ceil(options.retryAfterSeconds));
+    this.quota = options.quota;
   }
 }
 

@@ -67,7 +67,9 @@ export interface Decision {
   readonly plan: string;
   readonly access: AccessEntry[];
   /** Per requested scope, the plan rule that granted it (for `explain` and logs). */
-  readonly reasons: readonly { readonly scope: string; readonly rule: string | undefined; readonly granted: readonly string[] }[];
+  readonly reasons: readonly { readonly scope: string; readonly rule: string | undefined; readonly granted: readonly string[]; readonly refused?: 'cross_tenant' }[];
+  /** Requested scopes refused because they name another tenant's namespace (`tenancy.namespaces`). */
+  readonly crossTenant?: readonly string[];
 }
 
 /** A minted registry token. */

@@ -311,9 +311,9 @@ export class FileLedger implements Ledger {
     }
   }
 
-  async deleteRevocation(kind: RevocationKind, value: string): Promise<boolean> {
+  async deleteRevocation(kind: RevocationKind, value: string, tenant?: string): Promise<boolean> {
     try {
-      return await this.#revocations.delete(kind, value);
+      return await this.#revocations.delete(kind, value, tenant);
     } catch (error) {
       throw ledgerUnavailable('cannot write the revocations file', error);
     }

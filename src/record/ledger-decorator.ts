@@ -29,8 +29,8 @@ export abstract class LedgerDecorator implements Ledger {
     return this.inner.putRevocation(revocation);
   }
 
-  deleteRevocation(kind: RevocationKind, value: string): Promise<boolean> {
-    return this.inner.deleteRevocation(kind, value);
+  deleteRevocation(kind: RevocationKind, value: string, tenant?: string): Promise<boolean> {
+    return this.inner.deleteRevocation(kind, value, tenant);
   }
 
   check(): Promise<void> {

@@ -54,6 +54,10 @@ export interface IssuanceRecord {
   readonly opTokenId?: string | undefined;
   /** The username sent with a registry credential (Basic, form): recorded, never used to decide. */
   readonly username?: string | undefined;
+  /** Requested scopes refused as another tenant's namespace (the rest may have been granted). */
+  readonly crossTenant?: readonly string[] | undefined;
+  /** The issuance quota that refused (`reason: quota_exceeded`), e.g. `tenant alpha`. */
+  readonly quota?: string | undefined;
   /** The label asked for a credential (`name`). */
   readonly credentialName?: string | undefined;
   readonly remoteAddress?: string | undefined;
@@ -93,13 +97,20 @@ export interface IssuancePage {
   readonly nextCursor: string | undefined;
 }
 
-export type RevocationKind = 'license' | 'subject' | 'credential';
+/** `tenant`: a whole tenant, every caller whose tenant claim is `value` (platform admins only). */
+export type RevocationKind = 'license' | 'subject' | 'credential' | 'tenant';
 
-export const REVOCATION_KINDS: readonly RevocationKind[] = ['license', 'subject', 'credential'];
+export const REVOCATION_KINDS: readonly RevocationKind[] = ['license', 'subject', 'credential', 'tenant'];
 
+/**
+ * One runtime revocation. Its identity is (kind, tenant, value): a tenant admin's revocation
+ * carries its tenant and touches only that tenant's callers; one without a tenant (a platform
+ * admin's) touches every caller.
+ */
 export interface Revocation {
   readonly kind: RevocationKind;
   readonly value: string;
+  readonly tenant?: string | undefined;
   readonly reason: string;
   /** ISO 8601 UTC. */
   readonly revokedAt: string;
@@ -119,12 +130,20 @@ export interface Ledger {
   /** Runtime revocations, kept in the same store so they survive restarts and reach every replica. */
   listRevocations(): Promise<Revocation[]>;
   putRevocation(revocation: Revocation): Promise<void>;
-  /** Resolves true when something was removed. */
-  deleteRevocation(kind: RevocationKind, value: string): Promise<boolean>;
+  /** Resolves true when something was removed; `tenant` undefined: the platform-wide one. */
+  deleteRevocation(kind: RevocationKind, value: string, tenant?: string): Promise<boolean>;
   /** Throws when the store is not writable (readiness). */
   check(): Promise<void>;
   /** Records durable in a local spool, waiting for the store; absent (or undefined) without a spool. */
   spooled?(): number | undefined;
   /** Flushes pending groups, then releases the store. */
   close(): Promise<void>;
+}
+
+/**
+ * The one identity of a revocation, for every store's key: `kind:value` platform-wide,
+ * `kind@tenant:value` within a tenant (the tenant percent-encoded, so no `:` or `@` in it).
+ */
+export function revocationKey(kind: RevocationKind, value: string, tenant?: string): string {
+  return tenant === undefined ? `${kind}:${value}` : `${kind}@${encodeURIComponent(tenant)}:${value}`;
 }

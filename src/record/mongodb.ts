@@ -134,7 +134,7 @@ export class MongoLedger implements Ledger {
           const failure = judgeIndexFailure(error, {
             database: this.#database,
             collection: this.#issuances.collectionName,
-            indexes: [...ISSUANCE_INDEXES.map((i) => i.name!), 'kind_value_unique', ...(this.#retentionDays === undefined ? [] : [TTL_INDEX])],
+            indexes: [...ISSUANCE_INDEXES.map((i) => i.name!), 'kind_tenant_value_unique', ...(this.#retentionDays === undefined ? [] : [TTL_INDEX])],
           });
           this.#indexes = undefined;
           if (failure.kind === 'unreachable') throw error;
@@ -147,7 +147,10 @@ export class MongoLedger implements Ledger {
 
   async #createIndexes(): Promise<void> {
     await this.#issuances.createIndexes(ISSUANCE_INDEXES);
-    await this.#revocations.createIndex({ kind: 1, value: 1 }, { name: 'kind_value_unique', unique: true });
+    // (kind, tenant, value): two tenants may each revoke a subject of the same name. The older
+    // (kind, value) index would refuse the second, so it goes.
+    await this.#revocations.dropIndex('kind_value_unique').catch(() => {});
+    await this.#revocations.createIndex({ kind: 1, tenant: 1, value: 1 }, { name: 'kind_tenant_value_unique', unique: true });
     await this.#applyRetention();
   }
 
@@ -232,13 +235,13 @@ export class MongoLedger implements Ledger {
   }
 
   async putRevocation(revocation: Revocation): Promise<void> {
-    const { kind, value, reason, revokedAt, revokedBy } = revocation;
-    const doc: Revocation = revokedBy === undefined ? { kind, value, reason, revokedAt } : { kind, value, reason, revokedAt, revokedBy };
-    await this.#read(() => this.#revocations.replaceOne({ kind, value }, doc, { upsert: true }));
+    const { kind, value, tenant, reason, revokedAt, revokedBy } = revocation;
+    const doc: Revocation = { kind, value, ...(tenant === undefined ? {} : { tenant }), reason, revokedAt, ...(revokedBy === undefined ? {} : { revokedBy }) };
+    await this.#read(() => this.#revocations.replaceOne(revocationFilter(kind, value, tenant), doc, { upsert: true }));
   }
 
-  async deleteRevocation(kind: RevocationKind, value: string): Promise<boolean> {
-    const result = await this.#read(() => this.#revocations.deleteOne({ kind, value }));
+  async deleteRevocation(kind: RevocationKind, value: string, tenant?: string): Promise<boolean> {
+    const result = await this.#read(() => this.#revocations.deleteOne(revocationFilter(kind, value, tenant)));
     return result.deletedCount > 0;
   }
 
@@ -283,4 +286,9 @@ function onlyDuplicates(error: unknown): boolean {
     return writeErrors.every((e: { code: number }) => e.code === DUPLICATE_KEY);
   }
   return error instanceof MongoServerError && error.code === DUPLICATE_KEY && error.errorResponse['writeConcernError'] === undefined;
+}
+
+/** (kind, tenant, value); without a tenant: the platform-wide one, stored without the field. */
+function revocationFilter(kind: RevocationKind, value: string, tenant: string | undefined) {
+  return tenant === undefined ? { kind, value, tenant: { $exists: false } } : { kind, value, tenant };
 }

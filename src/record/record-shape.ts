@@ -7,7 +7,7 @@ import type { IssuanceRecord } from './ledger.ts';
 
 const FIELDS = [
   'jti', 'outcome', 'operation', 'reason', 'issuedAt', 'expiresAt', 'subject', 'clientId', 'tenant', 'plan', 'license',
-  'service', 'requestedScopes', 'granted', 'binding', 'opTokenId', 'username', 'credentialName', 'remoteAddress',
+  'service', 'requestedScopes', 'granted', 'crossTenant', 'quota', 'binding', 'opTokenId', 'username', 'credentialName', 'remoteAddress',
   'userAgent', 'requestId', 'traceId', 'truncated', 'summary',
 ] as const satisfies readonly (keyof IssuanceRecord)[];
 

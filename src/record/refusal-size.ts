@@ -34,7 +34,7 @@ function size(record: IssuanceRecord): number {
 
 function shortenStrings(record: IssuanceRecord, length: number): IssuanceRecord {
   const out: Record<string, unknown> = { ...record };
-  for (const field of ['subject', 'clientId', 'tenant', 'plan', 'license', 'service', 'opTokenId', 'username', 'credentialName', 'remoteAddress', 'userAgent', 'requestId'] as const) {
+  for (const field of ['subject', 'clientId', 'tenant', 'plan', 'license', 'service', 'opTokenId', 'username', 'credentialName', 'quota', 'remoteAddress', 'userAgent', 'requestId'] as const) {
     const value = record[field];
     if (typeof value === 'string' && value.length > length) out[field] = value.slice(0, length);
   }

@@ -7,7 +7,7 @@ import { basename, dirname } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
 import { acquireLock } from './dir-lock.ts';
 import type { Lock } from './dir-lock.ts';
-import { REVOCATION_KINDS, type Revocation, type RevocationKind } from './ledger.ts';
+import { REVOCATION_KINDS, revocationKey, type Revocation, type RevocationKind } from './ledger.ts';
 
 export class RevocationFile {
   readonly #path: string;
@@ -44,17 +44,19 @@ export class RevocationFile {
   }
 
   put(revocation: Revocation): Promise<void> {
-    return this.#change((list) => [...list.filter((r) => !same(r, revocation.kind, revocation.value)), { ...revocation }]).then(() => {});
+    const key = revocationKey(revocation.kind, revocation.value, revocation.tenant);
+    return this.#change((list) => [...list.filter((r) => keyOf(r) !== key), { ...revocation }]).then(() => {});
   }
 
-  delete(kind: RevocationKind, value: string): Promise<boolean> {
-    return this.#change((list) => list.filter((r) => !same(r, kind, value)));
+  delete(kind: RevocationKind, value: string, tenant?: string): Promise<boolean> {
+    const key = revocationKey(kind, value, tenant);
+    return this.#change((list) => list.filter((r) => keyOf(r) !== key));
   }
 
   /** Resolves true when the list changed. */
   #change(edit: (list: Revocation[]) => Revocation[]): Promise<boolean> {
     const run = this.#tail.then(async () => {
-      const next = edit(this.#revocations).sort((a, b) => a.kind.localeCompare(b.kind) || a.value.localeCompare(b.value));
+      const next = edit(this.#revocations).sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
       const changed = JSON.stringify(next) !== JSON.stringify(this.#revocations);
       if (!changed) return false;
       await writeFileAtomic(this.#path, `${JSON.stringify({ revocations: next }, null, 2)}\n`);
@@ -80,8 +82,8 @@ async function readList(path: string): Promise<Revocation[]> {
   return list;
 }
 
-function same(r: Revocation, kind: RevocationKind, value: string): boolean {
-  return r.kind === kind && r.value === value;
+function keyOf(r: Revocation): string {
+  return revocationKey(r.kind, r.value, r.tenant);
 }
 
 function isRevocation(value: unknown): value is Revocation {
@@ -89,6 +91,7 @@ function isRevocation(value: unknown): value is Revocation {
   return (
     typeof r === 'object' && r !== null &&
     REVOCATION_KINDS.includes(r.kind as RevocationKind) &&
-    typeof r.value === 'string' && typeof r.reason === 'string' && typeof r.revokedAt === 'string'
+    typeof r.value === 'string' && typeof r.reason === 'string' && typeof r.revokedAt === 'string' &&
+    (r.tenant === undefined || typeof r.tenant === 'string')
   );
 }

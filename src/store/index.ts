@@ -30,7 +30,7 @@ export function ledgerRevocations(ledger: Pick<Ledger, 'listRevocations' | 'putR
   return {
     list: () => ledger.listRevocations(),
     put: (revocation) => ledger.putRevocation(revocation),
-    delete: (kind, value) => ledger.deleteRevocation(kind, value),
+    delete: (kind, value, tenant) => ledger.deleteRevocation(kind, value, tenant),
   };
 }
 

@@ -11,14 +11,14 @@
 //   replay-share:{<client>}         sorted set of that client's unexpired proofs, by expiry, at
 //                                   most replayCachePerClient of them, expiring with the last
 //   rate:<limit>:<key>              @fastify/rate-limit's fixed-window counters
-//   revocations                     hash "<kind>:<value>" -> revocation JSON
+//   revocations                     hash revocationKey(kind, value, tenant) -> revocation JSON
 // and the pub/sub channel <keyPrefix>revocations, told of every change.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ReplayCacheFullError, ReplayShareExceededError, type ReplayCache } from '../authenticate/replay-cache.ts';
 import { UnavailableError } from '../domain/errors.ts';
-import { REVOCATION_KINDS } from '../record/ledger.ts';
+import { REVOCATION_KINDS, revocationKey } from '../record/ledger.ts';
 import { countersOn, RedisStore } from './rate-limit-stores.ts';
 import type { Counters, Revocation, RevocationKind, RevocationStore, SharedStore, StoreDeps, StoreOperation } from './store.ts';
 
@@ -200,21 +200,22 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
     };
   };
 
-  const field = (kind: RevocationKind, value: string) => `${kind}:${value}`;
   const revocations: RevocationStore = {
     list: () =>
       timed('revocations', async () => {
         const all = await client.hgetall('revocations');
-        return Object.entries(all).map(([name, text]) => parseRevocation(name, text)).sort((a, b) => a.kind.localeCompare(b.kind) || a.value.localeCompare(b.value));
+        return Object.entries(all)
+          .map(([name, text]) => parseRevocation(name, text))
+          .sort((a, b) => revocationKey(a.kind, a.value, a.tenant).localeCompare(revocationKey(b.kind, b.value, b.tenant)));
       }),
     put: (revocation) =>
       timed('revocations', async () => {
-        const name = field(revocation.kind, revocation.value);
+        const name = revocationKey(revocation.kind, revocation.value, revocation.tenant);
         await client.multi().hset('revocations', name, JSON.stringify(revocation)).publish(channel, name).exec().then(failedStep);
       }),
-    delete: (kind, value) =>
+    delete: (kind, value, tenant) =>
       timed('revocations', async () => {
-        const name = field(kind, value);
+        const name = revocationKey(kind, value, tenant);
         const results = failedStep(await client.multi().hdel('revocations', name).publish(channel, name).exec());
         return results[0] === 1;
       }),
@@ -312,8 +313,16 @@ function parseRevocation(name: string, text: string): Revocation {
     typeof r === 'object' && r !== null &&
     REVOCATION_KINDS.includes(r.kind as RevocationKind) &&
     typeof r.value === 'string' && typeof r.reason === 'string' && typeof r.revokedAt === 'string' &&
-    name === `${r.kind}:${r.value}`;
+    (r.tenant === undefined || typeof r.tenant === 'string') &&
+    name === revocationKey(r.kind as RevocationKind, r.value, r.tenant);
   // Refused rather than skipped: a revocation silently dropped would un-revoke someone.
   if (!ok) throw new Error(`revocations hash field "${name}" is not a revocation`);
-  return { kind: r.kind!, value: r.value!, reason: r.reason!, revokedAt: r.revokedAt!, ...(typeof r.revokedBy === 'string' ? { revokedBy: r.revokedBy } : {}) };
+  return {
+    kind: r.kind!,
+    value: r.value!,
+    ...(r.tenant === undefined ? {} : { tenant: r.tenant }),
+    reason: r.reason!,
+    revokedAt: r.revokedAt!,
+    ...(typeof r.revokedBy === 'string' ? { revokedBy: r.revokedBy } : {}),
+  };
 }

@@ -3,11 +3,12 @@
 // others, and at once when the store pushes a change (RevocationStore.watch, Redis pub/sub).
 // A failed read keeps the last list (a store outage must not un-revoke anyone); how long that list
 // may be trusted is the RevocationSet's to judge (revocationMaxStalenessSeconds).
+import { revocationKey } from '../record/ledger.ts';
 import type { Revocation, RevocationKind, RevocationStore, StoreLogger } from './store.ts';
 
 export interface RevocationWatch {
-  /** The revocation in force for this license or subject, if any. */
-  find(kind: RevocationKind, value: string): Revocation | undefined;
+  /** The revocation in force for (kind, value, tenant), if any. */
+  find(kind: RevocationKind, value: string, tenant?: string): Revocation | undefined;
   list(): Revocation[];
   /** Re-reads now; call after a put or delete so this replica sees it at once. */
   refresh(): Promise<void>;
@@ -68,7 +69,7 @@ export async function watchRevocations(
   timer.unref();
   const unwatch = source.watch?.(background);
   return {
-    find: (kind, value) => byKey.get(key(kind, value)),
+    find: (kind, value, tenant) => byKey.get(revocationKey(kind, value, tenant)),
     list: () => [...byKey.values()],
     refresh,
     loaded: () => loaded,
@@ -79,10 +80,6 @@ export async function watchRevocations(
   };
 }
 
-function key(kind: RevocationKind, value: string): string {
-  return `${kind}\u0000${value}`;
-}
-
 function index(revocations: readonly Revocation[]): Map<string, Revocation> {
-  return new Map(revocations.map((r) => [key(r.kind, r.value), r]));
+  return new Map(revocations.map((r) => [revocationKey(r.kind, r.value, r.tenant), r]));
 }

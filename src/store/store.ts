@@ -43,8 +43,8 @@ export interface RevocationStore {
   list(): Promise<Revocation[]>;
   /** Adds or replaces the revocation of (kind, value). */
   put(revocation: Revocation): Promise<void>;
-  /** Resolves true when something was removed. */
-  delete(kind: RevocationKind, value: string): Promise<boolean>;
+  /** Resolves true when something was removed; `tenant` undefined: the platform-wide one. */
+  delete(kind: RevocationKind, value: string, tenant?: string): Promise<boolean>;
   /**
    * Optional push: `onChange` is called when any replica changed the list, so it is re-read
    * before the next poll. Polling (`ledger.revocationPollSeconds`) stays the safety net, and the

@@ -7,8 +7,13 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { ReasonCode } from '../domain/errors.ts';
 
 export interface Metrics {
-  issued(labels: { service: string; plan: string }): void;
-  rejected(labels: { service: string; plan: string; reason: ReasonCode }): void;
+  /** `tenant`: a value from tenantLabel (a configured tenant, `other`, or `none`, the default). */
+  issued(labels: { service: string; plan: string; tenant?: string }): void;
+  rejected(labels: { service: string; plan: string; reason: ReasonCode; tenant?: string }): void;
+  /** One decision that refused a scope as another tenant's namespace (granting the rest, or nothing). */
+  crossTenant(labels: { tenant: string }): void;
+  /** One exchange refused by an issuance quota, by which kind of quota. */
+  quotaExceeded(labels: { quota: 'tenant' | 'license'; tenant: string }): void;
   /** Duration of one /token exchange, in seconds. */
   tokenDuration(seconds: number, labels: { outcome: 'issued' | 'rejected' }): void;
   /** One POST /credentials decision. */
@@ -38,6 +43,8 @@ export type RateLimitName = 'per_address' | 'per_client' | 'failed_auth';
 export const noMetrics: Metrics = {
   issued() {},
   rejected() {},
+  crossTenant() {},
+  quotaExceeded() {},
   tokenDuration() {},
   credential() {},
   jwksRefresh() {},
@@ -61,6 +68,16 @@ export const LEDGER_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 
 /** Value that replaces label values beyond the cardinality cap. */
 export const OVERFLOW_LABEL = 'other';
+
+/**
+ * The `tenant` label value: only tenants named in `telemetry.tenants` get their own, every other
+ * tenant is `other` and a caller without one `none`, so the series count is bounded by the
+ * configuration, never by what callers claim.
+ */
+export function tenantLabel(configured: readonly string[]): (tenant: string | undefined) => string {
+  const named = new Set(configured);
+  return (tenant) => (tenant === undefined ? 'none' : named.has(tenant) ? tenant : OVERFLOW_LABEL);
+}
 
 export interface TelemetryOptions {
   /**
@@ -107,6 +124,12 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   });
   const rejected = meter.createCounter('registry_token_rejected', {
     description: 'Token exchanges refused, by registry service, plan and reason code.',
+  });
+  const crossTenant = meter.createCounter('registry_token_cross_tenant', {
+    description: "Decisions that refused a scope in another tenant's namespace, by the caller's tenant.",
+  });
+  const quotaExceeded = meter.createCounter('registry_token_quota_exceeded', {
+    description: 'Token exchanges refused by an issuance quota, by quota kind (tenant, license) and tenant.',
   });
   const requestDuration = meter.createHistogram('registry_token_request_duration_seconds', {
     description: 'Duration of one token exchange in seconds, by outcome.',
@@ -185,14 +208,22 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
 
   const service = boundedLabel(maxLabelValues);
   const plan = boundedLabel(maxLabelValues);
+  // Already bounded by tenantLabel; capped again in case a caller passes raw values.
+  const tenant = boundedLabel(maxLabelValues);
 
   // Attributes are built field by field so nothing else a caller passes becomes a label.
   const metrics: Metrics = {
     issued(labels) {
-      issued.add(1, { service: service(labels.service), plan: plan(labels.plan) });
+      issued.add(1, { service: service(labels.service), plan: plan(labels.plan), tenant: tenant(labels.tenant ?? 'none') });
     },
     rejected(labels) {
-      rejected.add(1, { service: service(labels.service), plan: plan(labels.plan), reason: labels.reason });
+      rejected.add(1, { service: service(labels.service), plan: plan(labels.plan), reason: labels.reason, tenant: tenant(labels.tenant ?? 'none') });
+    },
+    crossTenant(labels) {
+      crossTenant.add(1, { tenant: tenant(labels.tenant) });
+    },
+    quotaExceeded(labels) {
+      quotaExceeded.add(1, { quota: labels.quota, tenant: tenant(labels.tenant) });
     },
     tokenDuration(seconds, labels) {
       requestDuration.record(seconds, { outcome: labels.outcome });

@@ -135,6 +135,7 @@ function decideOrRefuse(w: World, scopes: readonly ResourceScope[]): { decision:
     isSubjectRevoked: (subject) => w.revoked.subjects.includes(subject),
     isLicenseRevoked: (license) => w.revoked.licenses.includes(license),
     isCredentialRevoked: () => false,
+    isTenantRevoked: () => false,
     assertCurrent: () => {},
   };
   const authorizer = createAuthorizer(compilePlans(w.plans as Record<string, PlanRule[]>, w.defaultPlan), revocations);

@@ -165,7 +165,7 @@ describe('telemetry.metricsPort', () => {
     });
     expect((await exchange(service)).status).toBe(200);
     const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    expect(scraped).toMatch(/^registry_token_issued_total\{service="registry.localhost",plan="team"\} 1$/m);
+    expect(scraped).toMatch(/^registry_token_issued_total\{service="registry.localhost",plan="team",tenant="[a-z]+"\} 1$/m);
     expect((await fetch(`${service.url}/metrics`)).status).toBe(404);
     expect(await service.stop('SIGTERM')).toBe(0);
   });

@@ -177,14 +177,14 @@ describe('metrics, JWKS and the decision log after known traffic', () => {
     const res = await rawRequest(`${stack.url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(samples(res.body, 'registry_token_issued_total')).toEqual([`registry_token_issued_total{service="${SERVICE}",plan="team"} ${N}`]);
+    expect(samples(res.body, 'registry_token_issued_total')).toEqual([`registry_token_issued_total{service="${SERVICE}",plan="team",tenant="other"} ${N}`]);
     expect(samples(res.body, 'registry_token_rejected_total')).toEqual(
       [
-        `registry_token_rejected_total{service="${SERVICE}",plan="team",reason="plan_denied"} 2`,
-        `registry_token_rejected_total{service="${SERVICE}",plan="none",reason="invalid_dpop_proof"} 1`,
-        `registry_token_rejected_total{service="${SERVICE}",plan="team",reason="license_revoked"} 1`,
+        `registry_token_rejected_total{service="${SERVICE}",plan="team",reason="plan_denied",tenant="other"} 2`,
+        `registry_token_rejected_total{service="${SERVICE}",plan="none",reason="invalid_dpop_proof",tenant="none"} 1`,
+        `registry_token_rejected_total{service="${SERVICE}",plan="team",reason="license_revoked",tenant="other"} 1`,
         // A service name the caller chose but nobody allowed never becomes a label value.
-        'registry_token_rejected_total{service="other",plan="none",reason="service_not_allowed"} 1',
+        'registry_token_rejected_total{service="other",plan="none",reason="service_not_allowed",tenant="none"} 1',
       ].sort(),
     );
     expect(samples(res.body, 'registry_token_request_duration_seconds_count').sort()).toEqual(

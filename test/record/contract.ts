@@ -127,6 +127,25 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       expect(await again.listRevocations()).toEqual([{ ...sub, reason: 'abuse, confirmed' }]);
     });
 
+    it('keys revocations by (kind, tenant, value), across a reopen', async () => {
+      const at = '2025-03-01T12:00:00.000Z';
+      const platform = { kind: 'subject' as const, value: 'ci', reason: 'platform', revokedAt: at };
+      const alpha = { kind: 'subject' as const, value: 'ci', tenant: 'alpha', reason: 'alpha', revokedAt: at, revokedBy: 'admin-alpha' };
+      const beta = { kind: 'subject' as const, value: 'ci', tenant: 'beta', reason: 'beta', revokedAt: at };
+      const whole = { kind: 'tenant' as const, value: 'gamma', reason: 'contract ended', revokedAt: at };
+      for (const r of [platform, alpha, beta, whole]) await h.ledger.putRevocation(r);
+      await h.ledger.putRevocation({ ...alpha, reason: 'alpha again' });
+      const key = (r: { kind: string; value: string; tenant?: string }) => `${r.kind}/${r.tenant ?? ''}/${r.value}`;
+      const sorted = (list: { kind: string; value: string; tenant?: string }[]) => [...list].sort((a, b) => key(a).localeCompare(key(b)));
+      const reopened = await h.reopen();
+      expect(sorted(await reopened.listRevocations())).toEqual(sorted([platform, { ...alpha, reason: 'alpha again' }, beta, whole]));
+      expect(await reopened.deleteRevocation('subject', 'ci', 'alpha')).toBe(true);
+      expect(await reopened.deleteRevocation('subject', 'ci', 'alpha')).toBe(false);
+      expect(await reopened.deleteRevocation('subject', 'ci')).toBe(true);
+      expect(await reopened.deleteRevocation('tenant', 'gamma')).toBe(true);
+      expect(await reopened.listRevocations()).toEqual([beta]);
+    });
+
     it('makes 500 concurrent appends durable and queryable, across a reopen', async () => {
       const records = Array.from({ length: 500 }, (_, i) => record(i));
       await Promise.all(records.map((r) => h.ledger.append(r)));

@@ -84,7 +84,9 @@ describe.skipIf(uri === undefined)(uri === undefined ? 'MongoDB ledger (skipped:
       expect(indexes.find((i) => i.name === 'issuedAtDate_ttl')).toBeUndefined();
 
       const revocationIndexes = await withDatabase(options.database, (client) => client.db(options.database).collection('issuances_revocations').indexes());
-      expect(revocationIndexes.find((i) => i.name === 'kind_value_unique')).toMatchObject({ unique: true, key: { kind: 1, value: 1 } });
+      // (kind, tenant, value): two tenants may each revoke a subject of the same name.
+      expect(revocationIndexes.find((i) => i.name === 'kind_tenant_value_unique')).toMatchObject({ unique: true, key: { kind: 1, tenant: 1, value: 1 } });
+      expect(revocationIndexes.find((i) => i.name === 'kind_value_unique')).toBeUndefined();
     } finally {
       await withDatabase(options.database, (client) => client.db(options.database).dropDatabase());
     }

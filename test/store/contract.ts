@@ -87,6 +87,27 @@ export function sharedStoreContract(driver: string, open: () => Promise<StoreUnd
       expect((await store.revocations.list()).filter((r) => r.value === value)).toEqual([revocation('credential', value), revocation('subject', value)]);
     });
 
+    it('keys revocations by (kind, tenant, value): the same subject revoked platform-wide and in two tenants is three entries', async () => {
+      const { store } = subject;
+      const value = `ci-${randomUUID()}`;
+      const platform = revocation('subject', value);
+      const alpha = { ...revocation('subject', value, 'alpha admin'), tenant: 'alpha' };
+      const beta = { ...revocation('subject', value, 'beta admin'), tenant: 'be:ta@x' };
+      const tenant = revocation('tenant', value);
+      for (const r of [platform, alpha, beta, tenant]) await store.revocations.put(r);
+      await store.revocations.put({ ...alpha, reason: 'alpha again' });
+      const mine = () => store.revocations.list().then((all) => all.filter((r) => r.value === value));
+      expect(await mine()).toEqual(expect.arrayContaining([platform, { ...alpha, reason: 'alpha again' }, beta, tenant]));
+      expect(await mine()).toHaveLength(4);
+      expect(await store.revocations.delete('subject', value, 'alpha')).toBe(true);
+      expect(await store.revocations.delete('subject', value, 'alpha')).toBe(false);
+      expect(await store.revocations.delete('subject', value, 'gamma')).toBe(false);
+      expect(await store.revocations.delete('subject', value)).toBe(true);
+      expect(await store.revocations.delete('tenant', value)).toBe(true);
+      expect(await mine()).toEqual([beta]);
+      expect(await store.revocations.delete('subject', value, 'be:ta@x')).toBe(true);
+    });
+
     it('answers its readiness check', async () => {
       await expect(subject.store.check()).resolves.toBeUndefined();
     });

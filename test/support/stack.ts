@@ -17,6 +17,7 @@ export const SAMPLE_CERT = new URL('../../etc/registry-signing-sample.crt', impo
 
 const ISSUE = 'registry.token.issue';
 const ADMIN = 'registry.token.admin';
+const PLATFORM = 'registry.admin.platform';
 const claims = (plan: string | undefined, license: string, tid = 'acme') => ({
   ...(plan === undefined ? {} : { 'stellaops:plan': plan }),
   'stellaops:license': license,
@@ -33,7 +34,8 @@ export const CLIENTS: DevClient[] = [
   { clientId: 'platinum', clientSecret: 'secret-platinum-0000000', binding: 'dpop', scope: ISSUE, claims: claims('platinum', 'lic-p') },
   { clientId: 'no-plan', clientSecret: 'secret-no-plan-00000000', binding: 'dpop', scope: ISSUE, claims: claims(undefined, 'lic-free') },
   { clientId: 'tenant-a', clientSecret: 'secret-tenant-a-0000000', binding: 'dpop', scope: ISSUE, claims: claims('tenant', 'lic-a', 'alpha') },
-  { clientId: 'operator', clientSecret: 'secret-operator-0000000', binding: 'dpop', scope: `${ISSUE} ${ADMIN}`, claims: claims('operator', 'lic-op') },
+  // A platform admin: sees and revokes across tenants (tenant admins: test/http/tenant-admin.test.ts).
+  { clientId: 'operator', clientSecret: 'secret-operator-0000000', binding: 'dpop', scope: `${ISSUE} ${ADMIN} ${PLATFORM}`, claims: claims('operator', 'lic-op') },
 ];
 
 export function baseConfig(authority: { issuer: string }, dir: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {

@@ -33,12 +33,12 @@ describe('createTelemetry', () => {
     expect(body).toContain('# TYPE registry_token_issued_total counter\n');
     expect(body).toContain('# TYPE registry_token_rejected_total counter\n');
     expect(samples(body, 'registry_token_issued_total').sort()).toEqual([
-      'registry_token_issued_total{service="registry.localhost",plan="free"} 1',
-      'registry_token_issued_total{service="registry.localhost",plan="pro"} 2',
+      'registry_token_issued_total{service="registry.localhost",plan="free",tenant="none"} 1',
+      'registry_token_issued_total{service="registry.localhost",plan="pro",tenant="none"} 2',
     ]);
     expect(samples(body, 'registry_token_rejected_total').sort()).toEqual([
-      'registry_token_rejected_total{service="registry.localhost",plan="free",reason="plan_denied"} 2',
-      'registry_token_rejected_total{service="registry.localhost",plan="pro",reason="invalid_dpop_proof"} 1',
+      'registry_token_rejected_total{service="registry.localhost",plan="free",reason="plan_denied",tenant="none"} 2',
+      'registry_token_rejected_total{service="registry.localhost",plan="pro",reason="invalid_dpop_proof",tenant="none"} 1',
     ]);
     expect(samples(body, 'registry_token_jwks_refresh_total').sort()).toEqual([
       'registry_token_jwks_refresh_total{outcome="failure"} 1',
@@ -69,9 +69,9 @@ describe('createTelemetry', () => {
     for (const service of ['a', 'b', 'c', 'd']) telemetry.metrics.issued({ service, plan: 'pro' });
     const lines = samples((await telemetry.scrape()).body, 'registry_token_issued_total').sort();
     expect(lines).toEqual([
-      'registry_token_issued_total{service="a",plan="pro"} 1',
-      'registry_token_issued_total{service="b",plan="pro"} 1',
-      `registry_token_issued_total{service="${OVERFLOW_LABEL}",plan="pro"} 2`,
+      'registry_token_issued_total{service="a",plan="pro",tenant="none"} 1',
+      'registry_token_issued_total{service="b",plan="pro",tenant="none"} 1',
+      `registry_token_issued_total{service="${OVERFLOW_LABEL}",plan="pro",tenant="none"} 2`,
     ]);
   });
 

@@ -13,6 +13,7 @@ export const REVOCATION = {
   properties: {
     kind: { type: 'string', enum: [...REVOCATION_KINDS] },
     value: text,
+    tenant: optionalText('The tenant the revocation is keyed to (a tenant admin\'s, or ?tenant= of a platform admin); absent: every tenant.'),
     reason: text,
     revokedAt: { type: 'string', format: 'date-time' },
     revokedBy: optionalText('The operator subject.'),
@@ -52,11 +53,14 @@ export const ISSUANCE_RECORD = {
     binding: {
       oneOf: [
         ...rootMethods,
-        { type: 'object', required: ['method', 'id', 'root'], additionalProperties: false, properties: { method: { const: 'credential' }, id: text, root: { type: 'string', enum: ['dpop', 'mtls', 'none'] } } },
+        { type: 'object', required: ['method', 'id', 'root'], additionalProperties: false, properties: { method: { const: 'credential' }, id: text, root: { type: 'string', enum: ['dpop', 'mtls', 'none', 'operator'] }, presented: { type: 'string', enum: ['basic', 'refresh_token', 'password'] } } },
       ],
     },
     opTokenId: text,
     username: text,
+    crossTenant: { type: 'array', items: text, description: 'Requested scopes refused because they name another tenant\'s namespace.' },
+    quota: optionalText('The issuance quota that refused (reason quota_exceeded), e.g. "tenant alpha".'),
+    issuedBy: optionalText('The operator who ordered a credential bundle.'),
     credentialName: text,
     remoteAddress: text,
     userAgent: text,
@@ -81,6 +85,7 @@ export const ISSUANCE_RECORD = {
 
 const adminSecurity: Record<string, string[]>[] = [{ DPoP: [] }, { mutualTLS: [] }];
 const valueParam = { type: 'object', required: ['value'], properties: { value: { type: 'string', maxLength: 255 } } } as const;
+const tenantQuery = { type: 'object', properties: { tenant: { type: 'string', maxLength: 255, description: 'Platform admins: key the revocation to one tenant.' } } } as const;
 
 export function putRevocation(what: string) {
   return {
@@ -88,6 +93,7 @@ export function putRevocation(what: string) {
     tags: ['admin'],
     security: adminSecurity,
     params: valueParam,
+    querystring: tenantQuery,
     body: {
       content: {
         'application/json': { schema: { type: 'object', required: ['reason'], additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 1000 } } } },
@@ -104,6 +110,7 @@ export function deleteRevocation(what: string) {
     tags: ['admin'],
     security: adminSecurity,
     params: valueParam,
+    querystring: tenantQuery,
     response: { 204: { description: 'Lifted.', type: 'null' }, ...problems(...AUTHENTICATED, 404) },
   };
 }
