@@ -5,27 +5,14 @@ import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
 import { loadConfig } from '../config/loader.ts';
 import { loadKeySet } from '../mint/key-set.ts';
-import { bundleTime } from './canonical.ts';
 import { BundleExistsError, verifyBundle, writeBundle } from './manifest.ts';
 import { trustBundle } from './trust.ts';
+import { credentialsCommand } from './credentials-cli.ts';
+import { BundleUsageError, createdTime, processIo, type Io } from './io.ts';
 import { BUNDLE_USAGE } from './usage.ts';
 
 
-export class BundleUsageError extends Error {}
-
-export interface Io {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-  readonly now: () => Date;
-}
-
-const processIo: Io = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-  env: process.env,
-  now: () => new Date(),
-};
+export { BundleUsageError, type Io } from './io.ts';
 
 function readJwks(path: string): { keys: JWK[] } {
   let parsed: unknown;
@@ -38,14 +25,6 @@ function readJwks(path: string): { keys: JWK[] } {
   const keys = (parsed as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'object' && key !== null)) throw new BundleUsageError(`--jwks: ${path} is not a JWKS ({"keys": [...]})`);
   return { keys: keys as JWK[] };
-}
-
-function created(value: string | undefined, io: Io): string {
-  try {
-    return bundleTime(value, io.env, io.now);
-  } catch (error) {
-    throw new BundleUsageError((error as Error).message);
-  }
 }
 
 async function trust(args: string[], io: Io): Promise<number> {
@@ -75,7 +54,7 @@ async function trust(args: string[], io: Io): Promise<number> {
     issuer: config.signing.issuer,
     realm: values.realm ?? config.registry.realm,
     service,
-    created: created(values.created, io),
+    created: createdTime(values.created, io),
     registryDir: values['registry-dir'],
   });
   if (!keys.published.some((key) => key.x5c.length > 0)) {
@@ -112,9 +91,11 @@ export async function bundleCommand(argv: string[], io: Io = processIo): Promise
   switch (sub) {
     case 'trust':
       return trust(rest, io);
+    case 'credentials':
+      return credentialsCommand(rest, io);
     case 'verify':
       return verify(rest, io);
     default:
-      throw new BundleUsageError(`bundle needs trust or verify\nusage:\n${BUNDLE_USAGE}`);
+      throw new BundleUsageError(`bundle needs trust, credentials or verify\nusage:\n${BUNDLE_USAGE}`);
   }
 }

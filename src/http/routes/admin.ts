@@ -9,6 +9,7 @@ import { CREDENTIAL_ID } from '../../credentials/format.ts';
 import type { Ledger, RevocationKind } from '../../record/ledger.ts';
 import type { RevocationStore } from '../../store/store.ts';
 import { credentialsOf, type CredentialOptions } from '../credentials.ts';
+import { credentialBundleRoutes, type CredentialBundleDeps } from './credential-bundles.ts';
 
 export const MAX_PAGE = 500;
 
@@ -49,6 +50,8 @@ export interface AdminDeps {
   credentials: CredentialOptions;
   /** Called after a change so this replica applies it at once (others poll). */
   onRevocationChange: () => Promise<void>;
+  /** Offline Kit credential bundles (POST /admin/bundles/credentials); absent: credentials disabled. */
+  bundles?: Omit<CredentialBundleDeps, 'pipeline' | 'operator'> | undefined;
 }
 
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
@@ -83,6 +86,8 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   revocationRoutes('/admin/revocations/subjects', 'subject');
   revocationRoutes('/admin/revocations/credentials', 'credential');
   revocationRoutes('/admin/revocations', 'license');
+
+  if (deps.bundles !== undefined) credentialBundleRoutes(app, { ...deps.bundles, pipeline: deps.pipeline, operator });
 
   app.get('/admin/revocations', async (request) => {
     await operator(request);
