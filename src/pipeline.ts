@@ -296,12 +296,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const base = requestFields(request.context, request.scopes, undefined);
       const plan = (): string | undefined => {
         try {
-          return authorizer.planFor({ plan: request.plan, scheme: 'Bearer' });
+          return authorizer.planFor({ plan: request.plan, scheme: 'Basic' });
         } catch {
           return request.plan;
         }
       };
-      // Not an OpTok's principal: what the operator says the subject is, as a credential would carry it.
+      // Not an OpTok's principal: what the operator says the subject is, as its credential will
+      // carry it. Basic, as the credential will be presented: a refusal is about the subject, so
+      // it challenges nobody (the operator authenticated fine).
       const principal: Principal = {
         subject: request.subject,
         clientId: undefined,
@@ -311,7 +313,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         tokenId: undefined,
         scopes: new Set(options.requiredScopes),
         binding: { method: 'none' },
-        scheme: 'Bearer',
+        scheme: 'Basic',
       };
       const grants: CredentialGrant[] = [];
       for (const name of request.names.length === 0 ? [undefined] : request.names) {
