@@ -3,17 +3,19 @@
 // as the admin API, each credential recorded before the bundle is written. The file ledger is
 // one process's at a time: while `serve` holds it, this refuses naming the holder, and the
 // bundle is ordered from the running service instead (POST /admin/bundles/credentials).
+import { readFileSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { loadConfig } from '../config/loader.ts';
 import { ServiceError } from '../domain/errors.ts';
 import { LockHeldError } from '../record/dir-lock.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { orderCredentialBundle } from './credentials.ts';
 import { BundleUsageError, createdTime, type Io } from './io.ts';
-import { writeBundle } from './manifest.ts';
+import { writeBundle, writeBundleFiles } from './manifest.ts';
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
@@ -32,10 +34,40 @@ function operatorName(): string {
   }
 }
 
+const answerSchema = z.object({
+  created: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+  files: z.array(z.strictObject({ path: z.string(), mode: z.enum(['0600', '0644']), content: z.base64() })).min(1),
+});
+
+/** `--answer FILE`: writes what POST /admin/bundles/credentials answered as the kit; issues nothing. */
+async function writeAnswer(path: string, out: string, force: boolean, io: Io): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (error) {
+    throw new BundleUsageError(`--answer: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let answer: z.infer<typeof answerSchema>;
+  try {
+    answer = answerSchema.parse(JSON.parse(text));
+  } catch {
+    throw new BundleUsageError(`--answer: ${path} is not an answer of POST /admin/bundles/credentials`);
+  }
+  const files = answer.files.map((file) => ({ path: file.path, mode: Number.parseInt(file.mode, 8), bytes: Buffer.from(file.content, 'base64') }));
+  try {
+    await writeBundleFiles(out, files, answer.created, { force });
+  } catch (error) {
+    throw new BundleUsageError(`--answer: ${(error as Error).message}`);
+  }
+  io.stdout(`${JSON.stringify({ dir: out, kind: 'credentials', created: answer.created, files: files.map((file) => file.path).sort() }, null, 2)}\n`);
+  return 0;
+}
+
 export async function credentialsCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
+      answer: { type: 'string' },
       config: { type: 'string' },
       out: { type: 'string' },
       subject: { type: 'string' },
@@ -50,6 +82,12 @@ export async function credentialsCommand(args: string[], io: Io): Promise<number
       force: { type: 'boolean', default: false },
     },
   });
+  if (values.answer !== undefined) {
+    if (values.out === undefined) throw new BundleUsageError('bundle credentials --answer needs --out DIR');
+    const issuing = (['subject', 'scope', 'expires', 'plan', 'license', 'tenant', 'count', 'name', 'created', 'config'] as const).filter((flag) => values[flag] !== undefined);
+    if (issuing.length > 0) throw new BundleUsageError(`--answer writes a kit the service already issued: --${issuing[0]} does not go with it`);
+    return writeAnswer(values.answer, resolve(values.out), values.force, io);
+  }
   for (const flag of ['out', 'subject', 'expires'] as const) {
     if (values[flag] === undefined || values[flag] === '') throw new BundleUsageError(`bundle credentials needs --${flag}`);
   }

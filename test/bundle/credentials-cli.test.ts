@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleCommand } from '../../src/bundle/cli.ts';
 import { loadKeySet } from '../../src/mint/key-set.ts';
 import { CLI, freePort, startServiceProcess, writeConfig } from '../support/process.ts';
 import { treeText } from '../support/stack.ts';
@@ -23,6 +24,19 @@ const run = (args: string[]) => {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_TOKEN_') && k !== 'SOURCE_DATE_EPOCH'));
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, env: clean });
 };
+/**
+ * The same command in this process (no Node start-up per case): exit status and stderr as the
+ * CLI's main maps them (a thrown usage or configuration error is 2 with its message).
+ */
+async function inProcess(args: string[]): Promise<{ status: number; stderr: string }> {
+  let stderr = '';
+  const io = { stdout: () => {}, stderr: (text: string) => (stderr += text), env: {}, now: () => new Date() };
+  try {
+    return { status: await bundleCommand(args.slice(1), io), stderr };
+  } catch (error) {
+    return { status: 2, stderr: `${stderr}registry-token: ${(error as Error).message}\n` };
+  }
+}
 const order = (out: string, ...more: string[]) => [
   'bundle', 'credentials', '--config', configPath, '--out', join(dir, out), '--subject', 'mirror-site-7',
   '--plan', 'team', '--license', 'lic-7', '--scope', 'repository:team/**:pull', '--expires', '90d', '--created', CREATED, ...more,
@@ -91,7 +105,7 @@ describe('registry-token bundle credentials', () => {
     expect(verified.stderr).toBe(`registry-token: bundle verify: ${file}: its SHA-256 is not the one in the manifest\n`);
   });
 
-  it('refuses (exit 1, recorded) what POST /credentials would refuse: an unknown plan, a revoked licence, a lifetime out of bounds', () => {
+  it('refuses (exit 1, recorded) what POST /credentials would refuse: an unknown plan, a revoked licence, a lifetime out of bounds', async () => {
     const cases: [string[], RegExp][] = [
       [['--plan', 'gold'], /refused \(plan_denied\): plan "gold" is not offered by this registry/],
       [['--license', 'lic-gone'], /refused \(license_revoked\)/],
@@ -102,7 +116,8 @@ describe('registry-token bundle credentials', () => {
       const out = `refused-${cases.findIndex(([m]) => m === more)}`;
       const args = order(out);
       for (let i = 0; i < more.length; i += 2) args[args.indexOf(more[i]!) + 1] = more[i + 1]!;
-      const result = run(args);
+      // The first as a real process, the others in this one.
+      const result = more === cases[0]![0] ? run(args) : await inProcess(args);
       expect(result.status, `${more.join(' ')}: ${result.stderr}`).toBe(1);
       expect(result.stderr).toMatch(message);
       expect(() => statSync(join(dir, out))).toThrow();
@@ -112,16 +127,19 @@ describe('registry-token bundle credentials', () => {
     expect(reasons).toEqual(expect.arrayContaining(['plan_denied', 'license_revoked', 'invalid_request', 'invalid_scope']));
   });
 
-  it('usage problems exit 2 before anything is issued', () => {
+  it('usage problems exit 2 before anything is issued', async () => {
     const cases: [string[], RegExp][] = [
       [['bundle', 'credentials', '--config', configPath, '--out', join(dir, 'u'), '--subject', 's', '--expires', '1d'], /needs --scope/],
       [['bundle', 'credentials', '--config', configPath, '--out', join(dir, 'u'), '--scope', 'repository:a:pull', '--expires', '1d'], /needs --subject/],
       [order('u').map((a) => (a === '90d' ? 'a fortnight' : a)), /--expires: "a fortnight" is not a duration/],
       [order('kit'), /already exists \(use --force to replace it\)/],
       [order('u', '--count', '2', '--name', 'one'), /--count 2 and 1 --name disagree/],
+      [['bundle', 'credentials', '--answer', join(dir, 'nope.json'), '--out', join(dir, 'u')], /--answer: cannot read .*nope\.json \(ENOENT\)/],
+      [['bundle', 'credentials', '--answer', configPath, '--out', join(dir, 'u')], /is not an answer of POST \/admin\/bundles\/credentials/],
+      [['bundle', 'credentials', '--answer', configPath, '--out', join(dir, 'u'), '--subject', 's'], /--subject does not go with it/],
     ];
     for (const [args, message] of cases) {
-      const result = run(args);
+      const result = args === cases[0]![0] ? run(args) : await inProcess(args);
       expect(result.status, args.join(' ')).toBe(2);
       expect(result.stderr, args.join(' ')).toMatch(message);
       expect(result.stderr).not.toContain('    at ');

@@ -3,13 +3,13 @@
 // from the admin API verify offline against the service's JWKS; a bundled secret file, as
 // written, is the password skopeo logs in and pulls with, within its narrowing; recorded in the
 // ledger the service then serves from; and once revoked by id, refused with the service's message.
+// The admin API's answer is written out with `bundle credentials --answer`.
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBundleFiles } from '../../src/bundle/manifest.ts';
 import { callWithProof, makeProof, newDpopKeys, type KeyPair } from '../support/dpop-client.ts';
 import { CLI, writeConfig } from '../support/process.ts';
 import { baseConfig, SERVICE, SAMPLE_CERT, startStack, type Stack } from '../support/stack.ts';
@@ -97,7 +97,10 @@ describe('a credential bundle at the real registry', () => {
     expect(res.status, res.body).toBe(201);
     const answer = res.json<{ created: string; credentials: { id: string; file: string }[]; files: { path: string; mode: string; content: string }[] }>();
     const kit = join(dir, 'api-kit');
-    await writeBundleFiles(kit, answer.files.map((f) => ({ path: f.path, mode: Number.parseInt(f.mode, 8), bytes: Buffer.from(f.content, 'base64') })), answer.created);
+    // What an export pipeline does with the answer: the CLI writes it out as the kit.
+    writeFileSync(join(dir, 'answer.json'), res.body, { mode: 0o600 });
+    const written = cli(['bundle', 'credentials', '--answer', join(dir, 'answer.json'), '--out', kit]);
+    expect(written.status, written.stderr).toBe(0);
     const verified = cli(['bundle', 'verify', kit, '--jwks', join(dir, 'jwks.json')]);
     expect(verified.status, verified.stderr).toBe(0);
 
