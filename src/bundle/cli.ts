@@ -88,6 +88,11 @@ async function verify(args: string[], io: Io): Promise<number> {
 /** Exit code: 0 done, 1 a bundle that does not verify; usage and configuration errors throw. */
 export async function bundleCommand(argv: string[], io: Io = processIo): Promise<number> {
   const [sub, ...rest] = argv;
+  // `bundle --help`, `bundle help`, `bundle credentials --help`: the usage, exit 0.
+  if (argv.some((arg) => arg === '--help' || arg === '-h') || sub === 'help') {
+    io.stdout(`usage:\n${BUNDLE_USAGE}\n\nDetails: docs/offline.md.\n`);
+    return 0;
+  }
   switch (sub) {
     case 'trust':
       return trust(rest, io);

@@ -146,6 +146,13 @@ describe('registry-token bundle credentials', () => {
     }
   });
 
+  it('--help prints the usage of every bundle command, exit 0', () => {
+    const result = run(['bundle', 'credentials', '--help']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('registry-token bundle credentials --out DIR --subject S --scope SCOPE... --expires DURATION');
+    expect(result.stdout).toContain('registry-token bundle verify DIR --jwks FILE');
+  });
+
   it('while serve holds the ledger, refuses naming the holder and the admin API to use instead', async () => {
     const port = await freePort();
     const served = writeConfig(join(dir, 'served.yaml'), { ...config, server: { host: '127.0.0.1', port } });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/bundle/canonical.ts';
 import { bundledCredential, credentialBundle, type BundledCredential } from '../../src/bundle/credentials.ts';
 import { bundleFiles, MANIFEST, MANIFEST_JWS, verifyBundle, writeBundle } from '../../src/bundle/manifest.ts';
 import { CREDENTIAL_TYPE } from '../../src/credentials/format.ts';
@@ -117,6 +118,12 @@ describe('bundle credentials: content', () => {
       expect(text).not.toContain(c.secret.split('.')[2]!);
       expect(readFileSync(join(kit, 'secrets', c.id), 'ascii')).toBe(`${c.secret}\n`);
     }
+    // The encodings of docs/offline.md: canonical JSON (sorted members at every depth, two-space
+    // indent, LF, one final newline), no unset member written as null.
+    expect(text).toBe(canonicalJson(JSON.parse(text)));
+    expect(text).not.toContain('\r');
+    expect(text).not.toContain('null');
+    expect(text.endsWith('}\n')).toBe(true);
     const manifest = JSON.parse(text) as { kind: string; credentials: Record<string, unknown>[]; files: { path: string; sha256: string }[] };
     expect(manifest.kind).toBe('credentials');
     const sorted = [...credentials].sort((x, y) => (x.id < y.id ? -1 : 1));
