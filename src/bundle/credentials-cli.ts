@@ -8,11 +8,11 @@ import { lstat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
 import { loadConfig } from '../config/loader.ts';
 import { ServiceError } from '../domain/errors.ts';
 import { LockHeldError } from '../record/dir-lock.ts';
 import { createLogger } from '../telemetry/logger.ts';
+import { filesOfAnswer } from './answer.ts';
 import { orderCredentialBundle } from './credentials.ts';
 import { BundleUsageError, createdTime, type Io } from './io.ts';
 import { writeBundle, writeBundleFiles } from './manifest.ts';
@@ -34,11 +34,6 @@ function operatorName(): string {
   }
 }
 
-const answerSchema = z.object({
-  created: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
-  files: z.array(z.strictObject({ path: z.string(), mode: z.enum(['0600', '0644']), content: z.base64() })).min(1),
-});
-
 /** `--answer FILE`: writes what POST /admin/bundles/credentials answered as the kit; issues nothing. */
 async function writeAnswer(path: string, out: string, force: boolean, io: Io): Promise<number> {
   let text: string;
@@ -47,13 +42,14 @@ async function writeAnswer(path: string, out: string, force: boolean, io: Io): P
   } catch (error) {
     throw new BundleUsageError(`--answer: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  let answer: z.infer<typeof answerSchema>;
+  let answer: ReturnType<typeof filesOfAnswer>;
   try {
-    answer = answerSchema.parse(JSON.parse(text));
+    answer = filesOfAnswer(JSON.parse(text));
   } catch {
-    throw new BundleUsageError(`--answer: ${path} is not an answer of POST /admin/bundles/credentials`);
+    answer = undefined;
   }
-  const files = answer.files.map((file) => ({ path: file.path, mode: Number.parseInt(file.mode, 8), bytes: Buffer.from(file.content, 'base64') }));
+  if (answer === undefined) throw new BundleUsageError(`--answer: ${path} is not an answer of POST /admin/bundles/credentials`);
+  const { files } = answer;
   try {
     await writeBundleFiles(out, files, answer.created, { force });
   } catch (error) {

@@ -4,6 +4,7 @@
 // credentials, so the pipeline writes them out and `bundle verify` checks them as any other kit.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { answeredFiles } from '../../bundle/answer.ts';
 import { bundleTime } from '../../bundle/canonical.ts';
 import { orderCredentialBundle } from '../../bundle/credentials.ts';
 import { bundleFiles, MANIFEST } from '../../bundle/manifest.ts';
@@ -102,7 +103,7 @@ export function credentialBundleRoutes(app: FastifyInstance, deps: CredentialBun
         created,
         signedBy: { kid: key.keyId, alg: key.algorithm },
         credentials: manifest.credentials,
-        files: files.map((file) => ({ path: file.path, mode: `0${file.mode.toString(8)}`, content: file.bytes.toString('base64') })),
+        files: answeredFiles(files),
       });
   });
 }
