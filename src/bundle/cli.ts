@@ -81,7 +81,11 @@ async function verify(args: string[], io: Io): Promise<number> {
     io.stdout(`${JSON.stringify({ ok: false, file: verdict.file, problem: verdict.problem }, null, 2)}\n`);
     return 1;
   }
-  io.stdout(`${JSON.stringify({ ok: true, kind: verdict.kind, created: verdict.created, signedBy: verdict.kid, files: verdict.files }, null, 2)}\n`);
+  // A credential kit also says what it holds and until when: verified, so the manifest's word.
+  const held = verdict.kind === 'credentials'
+    ? { credentials: (verdict.manifest['credentials'] as { id: string; subject: string; name?: string; expiresAt: string }[]).map(({ id, subject, name, expiresAt }) => ({ id, subject, name, expiresAt })) }
+    : {};
+  io.stdout(`${JSON.stringify({ ok: true, kind: verdict.kind, created: verdict.created, signedBy: verdict.kid, files: verdict.files, ...held }, null, 2)}\n`);
   return 0;
 }
 

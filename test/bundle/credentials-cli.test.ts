@@ -76,7 +76,10 @@ describe('registry-token bundle credentials', () => {
 
     const verified = run(['bundle', 'verify', join(dir, 'kit'), '--jwks', jwksPath]);
     expect(verified.status, verified.stderr).toBe(0);
-    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, kind: 'credentials', created: CREATED, files: 2 });
+    expect(JSON.parse(verified.stdout)).toMatchObject({
+      ok: true, kind: 'credentials', created: CREATED, files: 2,
+      credentials: summary.credentials.map((c, i) => ({ id: c.id, subject: 'mirror-site-7', name: ['mirror-a', 'mirror-b'][i], expiresAt: c.expiresAt })),
+    });
 
     const exported = run(['ledger', 'export', '--config', configPath]);
     expect(exported.status, exported.stderr).toBe(0);
