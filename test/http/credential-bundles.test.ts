@@ -2,12 +2,15 @@
 // admin API, the plan and revocation checks of POST /credentials, one ledger record per
 // credential, an answer that writes out as a bundle `bundle verify` accepts, credentials that
 // work as passwords at GET /token within the plan and the narrowing, and revocation by id.
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyBundle, writeBundleFiles } from '../../src/bundle/manifest.ts';
 import { callWithProof, decodeJwt, expectProblem, makeProof, newDpopKeys, rawRequest, tokenUrl, type KeyPair, type RawResponse } from '../support/dpop-client.ts';
-import { SERVICE, startStack, treeText, type Stack } from '../support/stack.ts';
+import { CLI } from '../support/process.ts';
+import { CLIENTS, SERVICE, startStack, treeText, type Stack } from '../support/stack.ts';
 
 type Who = 'operator' | 'team-dpop';
 let stack: Stack;
@@ -121,4 +124,30 @@ describe('POST /admin/bundles/credentials', () => {
       expect(problem.detail, JSON.stringify(body)).toMatch(detail);
     }
   });
+
+  it('the CLI with --url is a thin client of it: the operator’s Authority client, the kit written as answered', async () => {
+    const secretFile = join(stack.dir, 'operator.secret');
+    writeFileSync(secretFile, `${CLIENTS.find((c) => c.clientId === 'operator')!.clientSecret}\n`, { mode: 0o600 });
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_TOKEN_') && k !== 'SOURCE_DATE_EPOCH'));
+    // Asynchronously: the service and the Authority answer from this very process.
+    const cli = (more: string[]) => new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+      execFile(process.execPath, [CLI, 'bundle', 'credentials', '--url', stack.url, '--issuer', stack.authority.issuer, '--client-id', 'operator',
+        '--client-secret-file', secretFile, '--subject', 'mirror-site-9', '--plan', 'team', '--scope', 'repository:team/app:pull', '--expires', '30d', ...more],
+      { encoding: 'utf8', timeout: 30_000, env }, (error, stdout, stderr) => done({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr }));
+    });
+    const kit = join(stack.dir, 'remote-kit');
+    const made = await cli(['--out', kit, '--name', 'site-9']);
+    expect(made.status, made.stderr).toBe(0);
+    const [listed] = (JSON.parse(made.stdout) as { credentials: { id: string; file: string }[] }).credentials as [{ id: string; file: string }];
+    expect(statSync(join(kit, listed.file)).mode & 0o777).toBe(0o600);
+    const jwks = (await (await fetch(`${stack.url}/.well-known/jwks.json`)).json()) as { keys: [] };
+    expect(await verifyBundle(kit, jwks)).toMatchObject({ ok: true, kind: 'credentials', files: 1 });
+    expect(await stack.service.ledger.get(listed.id)).toMatchObject({ operation: 'credential', subject: 'mirror-site-9', credentialName: 'site-9', issuedBy: 'operator' });
+    expect((await basicToken(readFileSync(join(kit, listed.file), 'ascii').trim(), ['repository:team/app:pull'])).status).toBe(200);
+
+    const refused = await cli(['--out', join(stack.dir, 'remote-refused'), '--license', 'lic-revoked']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe('registry-token: bundle credentials: refused (license_revoked): the licence has been revoked\n');
+  });
 });
+

@@ -1,0 +1,55 @@
+// `bundle credentials --url`: the CLI as a thin client of a running service's admin API, for
+// when `serve` holds the ledger. The operator's own Authority client (client credentials,
+// DPoP-bound, the admin scope) gets the OpTok, exactly as `registry-token login` gets one; the
+// service issues, records and answers the kit, which is written out as it came.
+import * as oauth from 'oauth4webapi';
+import { obtainOpTok, type AuthorityClientOptions } from '../client/authority.ts';
+import { ephemeralKeys } from '../client/dpop-key.ts';
+import { ClientError } from '../client/errors.ts';
+import { timedFetch } from '../client/http.ts';
+import { endpoint } from '../client/urls.ts';
+
+export type RemoteAnswer =
+  | { readonly ok: true; readonly answer: unknown }
+  /** The service refused the order (its reason code and message). */
+  | { readonly ok: false; readonly status: number; readonly code: string; readonly message: string };
+
+export async function orderFromService(base: URL, authority: AuthorityClientOptions, body: Record<string, unknown>): Promise<RemoteAnswer> {
+  const keys = await ephemeralKeys();
+  const opTok = await obtainOpTok(authority, keys);
+  const url = endpoint(base, 'admin/bundles/credentials');
+  const dpop = oauth.DPoP({}, keys);
+  let response: Response;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      response = await oauth.protectedResourceRequest(
+        opTok,
+        'POST',
+        url,
+        new Headers({ 'content-type': 'application/json', accept: 'application/json' }),
+        JSON.stringify(body),
+        { DPoP: dpop, [oauth.customFetch]: timedFetch, ...(url.protocol === 'http:' ? { [oauth.allowInsecureRequests]: true } : {}) },
+      );
+      break;
+    } catch (error) {
+      // The handle has kept the nonce the service asked for: one retry uses it.
+      if (attempt === 0 && oauth.isDPoPNonceError(error)) continue;
+      if (error instanceof oauth.WWWAuthenticateChallengeError) {
+        response = error.response;
+        break;
+      }
+      throw new ClientError(`POST ${url.href} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  let answer: unknown;
+  try {
+    answer = await response.json();
+  } catch {
+    throw new ClientError(`POST ${url.href} answered ${response.status} without a JSON body`);
+  }
+  if (response.status === 201) return { ok: true, answer };
+  const problem = answer as { code?: unknown; detail?: unknown };
+  const code = typeof problem.code === 'string' ? problem.code : `HTTP ${response.status}`;
+  const hint = response.status === 404 ? ': this service does not serve credential bundles (is it older, or credentials.enabled false?)' : '';
+  return { ok: false, status: response.status, code, message: `${typeof problem.detail === 'string' ? problem.detail : 'refused'}${hint}` };
+}
