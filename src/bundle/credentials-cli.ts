@@ -80,5 +80,10 @@ export async function credentialsCommand(args: string[], io: Io): Promise<number
   };
   // Before anything is issued: credentials recorded but never written would only need revoking.
   if (!order.force && (await lstat(order.out).then(() => true, () => false))) throw new BundleUsageError(`${order.out} already exists (use --force to replace it)`);
-  return values.url === undefined ? issueHere(order, values.config, io) : orderThere(order, values, io);
+  if (values.url === undefined) {
+    const remoteOnly = (['issuer', 'client-id', 'client-secret-file', 'authority-scope', 'resource', 'insecure'] as const).find((flag) => values[flag] !== undefined);
+    if (remoteOnly !== undefined) throw new BundleUsageError(`--${remoteOnly} goes with --url (ordering from a running service)`);
+    return issueHere(order, values.config, io);
+  }
+  return orderThere(order, values, io);
 }

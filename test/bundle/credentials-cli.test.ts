@@ -140,6 +140,9 @@ describe('registry-token bundle credentials', () => {
       [['bundle', 'credentials', '--answer', join(dir, 'nope.json'), '--out', join(dir, 'u')], /--answer: cannot read .*nope\.json \(ENOENT\)/],
       [['bundle', 'credentials', '--answer', configPath, '--out', join(dir, 'u')], /is not an answer of POST \/admin\/bundles\/credentials/],
       [['bundle', 'credentials', '--answer', configPath, '--out', join(dir, 'u'), '--subject', 's'], /--subject does not go with it/],
+      [order('u', '--client-id', 'ops'), /--client-id goes with --url/],
+      [order('u', '--url', 'http://127.0.0.1:1', '--issuer', 'http://127.0.0.1:1', '--client-id', 'ops', '--client-secret-file', join(dir, 'nope')), /--config does not go with it/],
+      [['bundle', 'credentials', '--client-secret', 'hunter2'], /--client-secret is not accepted/],
     ];
     for (const [args, message] of cases) {
       const result = args === cases[0]![0] ? run(args) : await inProcess(args);
