@@ -5,7 +5,7 @@
 // which Docker clients cannot hold, so the person is told to get a credential instead.
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { AuthenticationError, InvalidRequestError } from '../domain/errors.ts';
-import type { Principal } from '../domain/types.ts';
+import type { CredentialPresentation, Principal } from '../domain/types.ts';
 import type { CredentialVerifier } from '../credentials/verify.ts';
 import type { AccessTokenVerifier } from './access-token.ts';
 import { opTokPrincipal, type ClaimReader } from './claims.ts';
@@ -14,6 +14,7 @@ import type { Credentials } from './credentials.ts';
 export interface PresentedPassword {
   readonly secret: string;
   readonly username: string | undefined;
+  readonly presented: CredentialPresentation;
 }
 
 const BASIC = /^Basic +([A-Za-z0-9+/]+=*)$/i;
@@ -38,7 +39,7 @@ export function presentedPassword(credentials: Credentials): PresentedPassword |
   }
   if (form !== undefined) {
     if (form.secret === '') throw invalid(`the ${form.grant === 'password' ? 'password' : 'refresh_token'} is empty; ${LOGIN}`);
-    return { secret: form.secret, username: form.username };
+    return { secret: form.secret, username: form.username, presented: form.grant };
   }
   if (basic === null || basic === undefined) throw invalid('malformed Basic credentials: expected "Basic base64(username:credential)"');
   const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
@@ -46,7 +47,7 @@ export function presentedPassword(credentials: Credentials): PresentedPassword |
   if (colon < 0) throw invalid('malformed Basic credentials: expected "Basic base64(username:credential)"');
   const secret = decoded.slice(colon + 1);
   if (secret === '') throw invalid(`the password is empty; ${LOGIN}`);
-  return { secret, username: decoded.slice(0, colon) };
+  return { secret, username: decoded.slice(0, colon), presented: 'basic' };
 }
 
 /** An OpTok (typ at+jwt, or issued by the Authority) rather than something of ours? */
@@ -100,7 +101,7 @@ export function createPasswordAuthenticator(options: {
       license: credential.license,
       tokenId: undefined,
       scopes: new Set(credential.opScopes),
-      binding: { method: 'credential', id: credential.id, root: credential.root },
+      binding: { method: 'credential', id: credential.id, root: credential.root, presented: password.presented },
       scheme: 'Basic',
       narrowing: credential.narrowing,
       username: password.username,

@@ -13,7 +13,16 @@ export type RootBinding =
  */
 export type SenderBinding =
   | RootBinding
-  | { readonly method: 'credential'; readonly id: string; readonly root: RootBinding['method'] | 'operator' };
+  | {
+      readonly method: 'credential';
+      readonly id: string;
+      readonly root: RootBinding['method'] | 'operator';
+      /** Where the client put it: a Basic password on GET /token, or the form of POST /token. */
+      readonly presented: CredentialPresentation;
+    };
+
+/** How a registry credential reached the service: auditors tell `docker login` from an identity token. */
+export type CredentialPresentation = 'basic' | 'refresh_token' | 'password';
 
 /** Who is calling, as established by the authenticate stage from a verified OpTok. */
 export interface Principal {

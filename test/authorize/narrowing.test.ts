@@ -27,7 +27,7 @@ function credential(narrowing: string | undefined, overrides: Partial<Principal>
     license: 'lic-1',
     tokenId: undefined,
     scopes: new Set(['registry.token.issue']),
-    binding: { method: 'credential', id: 'rtc_01JABCDEFGHJKMNPQRSTVWXYZ0', root: 'dpop' },
+    binding: { method: 'credential', id: 'rtc_01JABCDEFGHJKMNPQRSTVWXYZ0', root: 'dpop', presented: 'basic' },
     scheme: 'Basic',
     narrowing,
     ...overrides,
@@ -96,7 +96,7 @@ describe('decide with a narrowing', () => {
     const error = thrown(AuthenticationError, () => revoked.decide(credential(undefined), []));
     expect(error.reason).toBe('credential_revoked');
     expect(error.scheme).toBe('Basic');
-    const other = credential(undefined, { binding: { method: 'credential', id: 'rtc_01JABCDEFGHJKMNPQRSTVWXYZ1', root: 'dpop' } });
+    const other = credential(undefined, { binding: { method: 'credential', id: 'rtc_01JABCDEFGHJKMNPQRSTVWXYZ1', root: 'dpop', presented: 'basic' } });
     expect(revoked.decide(other, []).access).toEqual([]);
   });
 });

@@ -488,6 +488,22 @@ describe('GET /token with a credential as the Basic password', () => {
   });
 });
 
+describe('the ledger says how a credential was presented', () => {
+  it('Basic on GET, refresh_token and password on POST: binding.presented', async () => {
+    const credential = await credentialFor(stack, 'team-dpop');
+    const viaBasic = `basic-${randomUUID()}`;
+    tokenOf(await basicGet(stack, credential.credential, { service: SERVICE, scope: 'repository:team/app:pull' }, { requestId: viaBasic }));
+    const viaRefresh = `refresh-${randomUUID()}`;
+    tokenOf(await postForm(stack, [['grant_type', 'refresh_token'], ['refresh_token', credential.credential], ['service', SERVICE], ['scope', 'repository:team/app:pull']], { requestId: viaRefresh }));
+    const viaPassword = `password-${randomUUID()}`;
+    tokenOf(await postForm(stack, [['grant_type', 'password'], ['username', 'ci'], ['password', credential.credential], ['service', SERVICE], ['scope', 'repository:team/app:pull']], { requestId: viaPassword }));
+    const binding = (presented: string) => ({ binding: { method: 'credential', id: credential.id, root: 'dpop', presented } });
+    expect(await recordOf(stack, viaBasic)).toMatchObject(binding('basic'));
+    expect(await recordOf(stack, viaRefresh)).toMatchObject(binding('refresh_token'));
+    expect(await recordOf(stack, viaPassword)).toMatchObject(binding('password'));
+  });
+});
+
 describe('POST /token: the OAuth form', () => {
   it('refresh_token, chunked, one scope field per scope (containers/image): access_token, scope, no refresh_token', async () => {
     const credential = await credentialFor(stack, 'team-dpop');

@@ -12,6 +12,11 @@ export const PACKAGE_OF: Record<string, string> = {
   podman: 'podman',
   buildah: 'buildah',
   mmdebstrap: 'mmdebstrap',
+  docker: 'docker.io',
+  dockerd: 'docker.io',
+  containerd: 'containerd',
+  ctr: 'containerd',
+  curl: 'curl',
 };
 
 /** Throws `prometheus is not on PATH: ...` unless `name` can be run. */
@@ -19,7 +24,7 @@ export function requireTool(name: string, versionArgs: readonly string[] = ['--v
   const result = spawnSync(name, versionArgs, { encoding: 'utf8', timeout: 10_000 });
   const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') {
-    const pkg = PACKAGE_OF[name];
+    const pkg = PACKAGE_OF[name.split('/').pop()!];
     throw new Error(`${name} is not on PATH: install ${pkg === undefined ? 'it' : `the Debian package ${pkg}`} (bash .ci/run installs everything the tests need)`);
   }
   if (result.error !== undefined) throw new Error(`${name} ${versionArgs.join(' ')} could not run: ${result.error.message}`);

@@ -26,6 +26,12 @@ export interface RegistryOptions {
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
   /** How long to wait for `GET /v2/` to answer 401; default 15 s. */
   startTimeoutMs?: number;
+  /**
+   * Pull-through cache mode (`proxy:`): this registry serves what it fetches from `remoteurl`,
+   * logging in there with `username`/`password`, and asks its own clients for nothing (no
+   * `auth:` section), as a mirror in front of a protected registry is usually run.
+   */
+  proxy?: { remoteurl: string; username: string; password: string };
 }
 
 export interface RunningRegistry {
@@ -51,6 +57,7 @@ export interface RegistryConfigInput {
   rootCertBundlePath: string;
   logLevel: string;
   httpSecret: string;
+  proxy?: RegistryOptions['proxy'];
 }
 
 // JSON strings are valid YAML double-quoted scalars, so every value goes through JSON.stringify.
@@ -78,12 +85,16 @@ export function registryConfigYaml(c: RegistryConfigInput): string {
     `  secret: ${q(c.httpSecret)}`,
     '  headers:',
     '    X-Content-Type-Options: [nosniff]',
-    'auth:',
-    '  token:',
-    `    realm: ${q(c.realm)}`,
-    `    service: ${q(c.service)}`,
-    `    issuer: ${q(c.issuer)}`,
-    `    rootcertbundle: ${q(c.rootCertBundlePath)}`,
+    ...(c.proxy === undefined
+      ? [
+          'auth:',
+          '  token:',
+          `    realm: ${q(c.realm)}`,
+          `    service: ${q(c.service)}`,
+          `    issuer: ${q(c.issuer)}`,
+          `    rootcertbundle: ${q(c.rootCertBundlePath)}`,
+        ]
+      : ['proxy:', `  remoteurl: ${q(c.proxy.remoteurl)}`, `  username: ${q(c.proxy.username)}`, `  password: ${q(c.proxy.password)}`]),
     '',
   ].join('\n');
 }
@@ -155,6 +166,7 @@ async function startOnce(options: RegistryOptions, workDir: string, storageDir: 
       rootCertBundlePath: options.rootCertBundlePath,
       logLevel: options.logLevel ?? 'info',
       httpSecret: randomBytes(16).toString('hex'),
+      ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
     }),
   );
 
@@ -186,7 +198,8 @@ async function startOnce(options: RegistryOptions, workDir: string, storageDir: 
       throw new Error(`docker-registry exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
     }
     lastStatus = await probeStatus(`${url}/v2/`, 1_000);
-    if (lastStatus === 401) break;
+    // Token auth answers 401 at once; a mirror asks its clients for nothing.
+    if (lastStatus === (options.proxy === undefined ? 401 : 200)) break;
     if (Date.now() > deadline) {
       await killChild(child);
       throw new Error(`docker-registry not ready after ${options.startTimeoutMs ?? 15_000} ms (last GET /v2/ status: ${lastStatus ?? 'no answer'}):\n${output}`);
