@@ -12,6 +12,7 @@ export const PACKAGE_OF: Record<string, string> = {
   podman: 'podman',
   buildah: 'buildah',
   mmdebstrap: 'mmdebstrap',
+  runc: 'runc',
   docker: 'docker.io',
   dockerd: 'docker.io',
   containerd: 'containerd',
