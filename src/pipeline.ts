@@ -59,6 +59,27 @@ export interface CredentialGrant {
   readonly principal: Principal;
 }
 
+/**
+ * An operator's order of registry credentials for a named subject (an Offline Kit credential
+ * bundle): no OpTok of the subject's is presented, so the operator states what the Authority
+ * would have (plan, licence, tenant), and the same plan and revocation checks apply.
+ */
+export interface OrderedCredentialRequest {
+  /** Who orders, for the record: the admin's subject, or `cli:USER` for the operator CLI. */
+  readonly orderedBy: string;
+  readonly subject: string;
+  /** undefined: the default plan. */
+  readonly plan: string | undefined;
+  readonly license: string | undefined;
+  readonly tenant: string | undefined;
+  /** The narrowing; at least one scope. */
+  readonly scopes: readonly string[];
+  readonly expiresIn: number;
+  /** One credential per entry, each with this label (undefined: none). */
+  readonly names: readonly (string | undefined)[];
+  readonly context: RequestContext;
+}
+
 /** Told once per decision: the seam for the decision log line and the metrics. */
 export interface DecisionEvent {
   readonly outcome: 'issued' | 'rejected';
@@ -80,7 +101,7 @@ export interface PipelineOptions {
   allowedServices: readonly string[];
   clock: Clock;
   /** Registry credentials (`credentials.enabled`); `requiredScope` is what an OpTok needs to get one. */
-  credentials?: { issuer: CredentialIssuer; requiredScope: string } | undefined;
+  credentials?: { issuer: CredentialIssuer; requiredScope: string; orderedIssuer?: CredentialIssuer } | undefined;
   /** Per-client rate limit, asked once the caller is authenticated (`rateLimits.perClient`). */
   clientLimiter?: ClientLimiter;
   /** Issuance quotas (`quotas`), a hard gate asked once a token request is authorized. */
@@ -94,6 +115,12 @@ export interface Pipeline {
   exchange(request: TokenRequest): Promise<TokenGrant>;
   /** Issues a registry credential to an OpTok (never to a credential). */
   issueCredential(request: CredentialRequest): Promise<CredentialGrant>;
+  /**
+   * Issues credentials to a named subject on an operator's order, one decision (and one record)
+   * each, checked before the first: a refusal issues none. Never to an unknown plan or a
+   * revoked subject or licence; the narrowing is intersected with the plan on every use.
+   */
+  issueOrderedCredentials(request: OrderedCredentialRequest): Promise<CredentialGrant[]>;
   /**
    * Authenticates an operator for the admin API (same sender checks, admin scope; OpToks only)
    * and says what it may see and do (platform or one tenant: src/admin/access.ts).
@@ -280,6 +307,66 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         };
         return { result: { credential, narrowing, name: request.name, principal }, record };
       }, describe);
+    },
+
+    async issueOrderedCredentials(request) {
+      const base = requestFields(request.context, request.scopes, undefined);
+      const plan = (): string | undefined => {
+        try {
+          return authorizer.planFor({ plan: request.plan, scheme: 'Basic' });
+        } catch {
+          return request.plan;
+        }
+      };
+      // Not an OpTok's principal: what the operator says the subject is, as its credential will
+      // carry it. Basic, as the credential will be presented: a refusal is about the subject, so
+      // it challenges nobody (the operator authenticated fine).
+      const principal: Principal = {
+        subject: request.subject,
+        clientId: undefined,
+        tenant: request.tenant,
+        plan: request.plan,
+        license: request.license,
+        tokenId: undefined,
+        scopes: new Set(options.requiredScopes),
+        binding: { method: 'none' },
+        scheme: 'Basic',
+      };
+      const grants: CredentialGrant[] = [];
+      for (const name of request.names.length === 0 ? [undefined] : request.names) {
+        const describe = (): Omit<IssuanceRecord, 'jti' | 'outcome' | 'issuedAt'> => ({
+          ...base,
+          operation: 'credential',
+          subject: request.subject,
+          tenant: request.tenant,
+          license: request.license,
+          plan: plan(),
+          credentialName: name,
+          issuedBy: request.orderedBy.slice(0, 255),
+          granted: [],
+        });
+        grants.push(await decided('credential', async () => {
+          const credentials = options.credentials;
+          if (credentials?.orderedIssuer === undefined) throw new InvalidRequestError('invalid_request', 'registry credentials are not enabled on this token service (credentials.enabled)');
+          const narrowing = normaliseNarrowing(request.scopes);
+          if (narrowing === '') throw new InvalidRequestError('invalid_scope', 'a bundled credential needs at least one scope: the repositories and actions it is for (repository:team/app:pull)');
+          authorizer.assertNotRevoked(principal);
+          authorizer.planFor(principal);
+          const credential = await credentials.orderedIssuer.issue(
+            { subject: request.subject, clientId: undefined, tenant: request.tenant, plan: request.plan, license: request.license, root: 'operator', opScopes: options.requiredScopes },
+            { narrowing, lifetimeSeconds: request.expiresIn, name },
+          );
+          const record: IssuanceRecord = {
+            jti: credential.id,
+            outcome: 'issued',
+            issuedAt: credential.issuedAt.toISOString(),
+            expiresAt: credential.expiresAt.toISOString(),
+            ...describe(),
+          };
+          return { result: { credential, narrowing, name, principal }, record };
+        }, describe));
+      }
+      return grants;
     },
 
     async authenticateAdmin(credentials) {

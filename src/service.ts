@@ -138,7 +138,10 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   for (const warning of keySet.warnings) logger.warn(warning);
   // A retired key's signatures stop verifying: tokens live signing.lifetimeSeconds, credentials
   // up to credentials.maxLifetimeSeconds; the holder warns when a key goes sooner.
-  const signedLifetime = Math.max(config.signing.lifetimeSeconds, config.credentials.enabled ? config.credentials.maxLifetimeSeconds : 0);
+  const signedLifetime = Math.max(
+    config.signing.lifetimeSeconds,
+    config.credentials.enabled ? Math.max(config.credentials.maxLifetimeSeconds, config.credentials.bundleMaxLifetimeSeconds) : 0,
+  );
   const keys = new KeySetHolder(keySet, { lifetimeSeconds: signedLifetime, now: () => clock().getTime() });
   const minter = createMinter({ signingKey: () => keys.current().active, issuer: config.signing.issuer, lifetimeSeconds: config.signing.lifetimeSeconds, clock });
 
@@ -196,8 +199,23 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
         clock,
       })
     : undefined;
+  const signCredential = createSigner(() => keys.current().active, { typ: CREDENTIAL_TYPE, x5c: false });
   const credentialIssuer = credentialsConfig.enabled
-    ? createCredentialIssuer({ sign: createSigner(() => keys.current().active, { typ: CREDENTIAL_TYPE, x5c: false }), issuer: config.signing.issuer, lifetimes: credentialsConfig, clock })
+    ? createCredentialIssuer({ sign: signCredential, issuer: config.signing.issuer, lifetimes: credentialsConfig, clock })
+    : undefined;
+  // Offline Kit credential bundles: an operator's order, for a site that cannot come back soon.
+  const orderedIssuer = credentialsConfig.enabled
+    ? createCredentialIssuer({
+        sign: signCredential,
+        issuer: config.signing.issuer,
+        lifetimes: {
+          defaultLifetimeSeconds: credentialsConfig.bundleMaxLifetimeSeconds,
+          minLifetimeSeconds: credentialsConfig.minLifetimeSeconds,
+          maxLifetimeSeconds: credentialsConfig.bundleMaxLifetimeSeconds,
+          boundKeys: 'credentials.minLifetimeSeconds, credentials.bundleMaxLifetimeSeconds',
+        },
+        clock,
+      })
     : undefined;
   const authenticator = createAuthenticator({
     accessTokens,
@@ -289,7 +307,7 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     requiredScopes: authority.requiredScopes,
     adminScope: config.admin.requiredScope,
     allowedServices: config.registry.allowedServices,
-    credentials: credentialIssuer === undefined ? undefined : { issuer: credentialIssuer, requiredScope: credentialsConfig.requiredScope },
+    credentials: credentialIssuer === undefined ? undefined : { issuer: credentialIssuer, requiredScope: credentialsConfig.requiredScope, ...(orderedIssuer === undefined ? {} : { orderedIssuer }) },
     clock,
     ...(rateLimits === undefined ? {} : { clientLimiter: rateLimits.clients }),
     quotas: createIssuanceQuotas(config.quotas, (name, options) => store.counters(name, options)),
@@ -338,7 +356,14 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     ],
     plugins: [
       (instance) => operatorRoutes(instance, { jwks: () => keys.current().jwks, telemetry: config.telemetry.metricsPort === undefined ? telemetry : undefined }),
-      (instance) => adminRoutes(instance, { pipeline, ledger, revocations: store.revocations, credentials, onRevocationChange: refreshRevocations }),
+      (instance) => adminRoutes(instance, {
+        pipeline,
+        ledger,
+        revocations: store.revocations,
+        credentials,
+        onRevocationChange: refreshRevocations,
+        bundles: credentialsConfig.enabled ? { signingKey: () => keys.current().active, issuer: config.signing.issuer, clock } : undefined,
+      }),
     ],
   });
   app.addHook('onListen', async () => {

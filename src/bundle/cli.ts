@@ -5,27 +5,14 @@ import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
 import { loadConfig } from '../config/loader.ts';
 import { loadKeySet } from '../mint/key-set.ts';
-import { bundleTime } from './canonical.ts';
 import { BundleExistsError, verifyBundle, writeBundle } from './manifest.ts';
 import { trustBundle } from './trust.ts';
+import { credentialsCommand } from './credentials-cli.ts';
+import { BundleUsageError, createdTime, processIo, type Io } from './io.ts';
 import { BUNDLE_USAGE } from './usage.ts';
 
 
-export class BundleUsageError extends Error {}
-
-export interface Io {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-  readonly now: () => Date;
-}
-
-const processIo: Io = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-  env: process.env,
-  now: () => new Date(),
-};
+export { BundleUsageError, type Io } from './io.ts';
 
 function readJwks(path: string): { keys: JWK[] } {
   let parsed: unknown;
@@ -38,14 +25,6 @@ function readJwks(path: string): { keys: JWK[] } {
   const keys = (parsed as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'object' && key !== null)) throw new BundleUsageError(`--jwks: ${path} is not a JWKS ({"keys": [...]})`);
   return { keys: keys as JWK[] };
-}
-
-function created(value: string | undefined, io: Io): string {
-  try {
-    return bundleTime(value, io.env, io.now);
-  } catch (error) {
-    throw new BundleUsageError((error as Error).message);
-  }
 }
 
 async function trust(args: string[], io: Io): Promise<number> {
@@ -75,7 +54,7 @@ async function trust(args: string[], io: Io): Promise<number> {
     issuer: config.signing.issuer,
     realm: values.realm ?? config.registry.realm,
     service,
-    created: created(values.created, io),
+    created: createdTime(values.created, io),
     registryDir: values['registry-dir'],
   });
   if (!keys.published.some((key) => key.x5c.length > 0)) {
@@ -102,19 +81,30 @@ async function verify(args: string[], io: Io): Promise<number> {
     io.stdout(`${JSON.stringify({ ok: false, file: verdict.file, problem: verdict.problem }, null, 2)}\n`);
     return 1;
   }
-  io.stdout(`${JSON.stringify({ ok: true, kind: verdict.kind, created: verdict.created, signedBy: verdict.kid, files: verdict.files }, null, 2)}\n`);
+  // A credential kit also says what it holds and until when: verified, so the manifest's word.
+  const held = verdict.kind === 'credentials'
+    ? { credentials: (verdict.manifest['credentials'] as { id: string; subject: string; name?: string; expiresAt: string }[]).map(({ id, subject, name, expiresAt }) => ({ id, subject, name, expiresAt })) }
+    : {};
+  io.stdout(`${JSON.stringify({ ok: true, kind: verdict.kind, created: verdict.created, signedBy: verdict.kid, files: verdict.files, ...held }, null, 2)}\n`);
   return 0;
 }
 
 /** Exit code: 0 done, 1 a bundle that does not verify; usage and configuration errors throw. */
 export async function bundleCommand(argv: string[], io: Io = processIo): Promise<number> {
   const [sub, ...rest] = argv;
+  // `bundle --help`, `bundle help`, `bundle credentials --help`: the usage, exit 0.
+  if (argv.some((arg) => arg === '--help' || arg === '-h') || sub === 'help') {
+    io.stdout(`usage:\n${BUNDLE_USAGE}\n\nDetails: docs/offline.md.\n`);
+    return 0;
+  }
   switch (sub) {
     case 'trust':
       return trust(rest, io);
+    case 'credentials':
+      return credentialsCommand(rest, io);
     case 'verify':
       return verify(rest, io);
     default:
-      throw new BundleUsageError(`bundle needs trust or verify\nusage:\n${BUNDLE_USAGE}`);
+      throw new BundleUsageError(`bundle needs trust, credentials or verify\nusage:\n${BUNDLE_USAGE}`);
   }
 }

@@ -7,6 +7,7 @@ import type { JWK } from 'jose';
 import { z } from 'zod';
 import type { SigningKey } from '../mint/signing-key.ts';
 import { canonicalJson } from './canonical.ts';
+import { checkCredentials } from './credential-check.ts';
 import { sha256Hex, signDetached, verifyDetached } from './detached-jws.ts';
 
 export const MANIFEST = 'manifest.json';
@@ -61,6 +62,19 @@ export function manifestText(input: BundleInput, key: SigningKey): string {
   });
 }
 
+/** Every file of the bundle, manifest.json and manifest.jws included, exactly as written. */
+export function bundleFiles(input: BundleInput, key: SigningKey): BundleFile[] {
+  for (const file of input.files) {
+    if (!SAFE_PATH.test(file.path) || file.path === MANIFEST || file.path === MANIFEST_JWS) throw new TypeError(`bundle file name ${file.path} is not allowed`);
+  }
+  const manifest = Buffer.from(manifestText(input, key), 'utf8');
+  return [
+    ...input.files,
+    { path: MANIFEST, bytes: manifest, mode: 0o644 },
+    { path: MANIFEST_JWS, bytes: Buffer.from(`${signDetached(manifest, key)}\n`, 'ascii'), mode: 0o644 },
+  ];
+}
+
 export interface WriteOptions {
   /** Replace an existing bundle directory. */
   readonly force?: boolean;
@@ -68,25 +82,26 @@ export interface WriteOptions {
 
 /** Writes the bundle to `dir` (which must not exist unless `force`); every mtime is `created`. */
 export async function writeBundle(dir: string, input: BundleInput, key: SigningKey, options: WriteOptions = {}): Promise<{ dir: string; manifest: string }> {
-  for (const file of input.files) {
-    if (!SAFE_PATH.test(file.path) || file.path === MANIFEST || file.path === MANIFEST_JWS) throw new TypeError(`bundle file name ${file.path} is not allowed`);
+  const all = bundleFiles(input, key);
+  const written = await writeBundleFiles(dir, all, input.created, options);
+  return { dir: written.dir, manifest: all.find((file) => file.path === MANIFEST)!.bytes.toString('utf8') };
+}
+
+/** Writes files made by bundleFiles (here or elsewhere: an admin API answer) as the bundle `dir`. */
+export async function writeBundleFiles(dir: string, all: readonly BundleFile[], created: string, options: WriteOptions = {}): Promise<{ dir: string }> {
+  for (const file of all) {
+    if (!SAFE_PATH.test(file.path)) throw new TypeError(`bundle file name ${file.path} is not allowed`);
   }
   const target = resolve(dir);
   const exists = await lstat(target).then(() => true, () => false);
   if (exists && options.force !== true) throw new BundleExistsError(`${target} already exists (use --force to replace it)`);
-  const manifest = manifestText(input, key);
-  const secret = input.files.some((file) => (file.mode & 0o077) === 0);
+  const secret = all.some((file) => (file.mode & 0o077) === 0);
   const staging = join(dirname(target), `.${basename(target)}.partial-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true, mode: secret ? 0o700 : 0o755 });
-  const mtime = new Date(input.created);
+  const mtime = new Date(created);
   const dirs = new Set<string>();
   try {
-    const all: BundleFile[] = [
-      ...input.files,
-      { path: MANIFEST, bytes: Buffer.from(manifest, 'utf8'), mode: 0o644 },
-      { path: MANIFEST_JWS, bytes: Buffer.from(`${signDetached(Buffer.from(manifest, 'utf8'), key)}\n`, 'ascii'), mode: 0o644 },
-    ];
     for (const file of all) {
       const path = join(staging, ...file.path.split('/'));
       for (let parent = dirname(path); parent.length > staging.length; parent = dirname(parent)) dirs.add(parent);
@@ -103,7 +118,7 @@ export async function writeBundle(dir: string, input: BundleInput, key: SigningK
     await rm(staging, { recursive: true, force: true });
     throw error;
   }
-  return { dir: target, manifest };
+  return { dir: target };
 }
 
 export class BundleExistsError extends Error {}
@@ -164,6 +179,10 @@ export async function verifyBundle(dir: string, jwks: { keys: readonly JWK[] }):
   }
   for (const path of await walk(root)) {
     if (!listed.has(path.split(sep).join('/'))) return fail(path, 'not listed in the manifest');
+  }
+  if (manifest.kind === 'credentials') {
+    const problem = await checkCredentials(manifest, (path) => readOrUndefined(join(root, ...path.split('/'))), jwks);
+    if (problem !== undefined) return fail(problem.file ?? MANIFEST, problem.problem);
   }
   return { ok: true, kind: manifest.kind, created: manifest.created, kid: signature.kid, files: manifest.files.length, manifest };
 }

@@ -324,6 +324,8 @@ const credentialsSchema = z.strictObject({
   defaultLifetimeSeconds: lifetime.default(86_400),
   maxLifetimeSeconds: lifetime.default(2_592_000),
   minLifetimeSeconds: lifetime.default(60),
+  /** Longest lifetime of a credential in an Offline Kit bundle (an operator's order, not a robot's). */
+  bundleMaxLifetimeSeconds: lifetime.default(7_776_000),
 });
 
 /** `max` requests per fixed window of `windowSeconds`, counted from a key's first request. */
@@ -418,6 +420,9 @@ export const configSchema = z
         path: ['credentials', 'defaultLifetimeSeconds'],
         message: `must be from credentials.minLifetimeSeconds (${lifetimes.minLifetimeSeconds}) to credentials.maxLifetimeSeconds (${lifetimes.maxLifetimeSeconds})`,
       });
+    }
+    if (lifetimes.bundleMaxLifetimeSeconds < lifetimes.minLifetimeSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['credentials', 'bundleMaxLifetimeSeconds'], message: `must not be below credentials.minLifetimeSeconds (${lifetimes.minLifetimeSeconds})` });
     }
     config.registry.allowedServices.forEach((service, index) => {
       // A registry with this service name would accept credentials as registry tokens.

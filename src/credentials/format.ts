@@ -37,8 +37,11 @@ export const credentialClaims = z.object({
   op_scope: z.string().max(4096),
   jti: z.string().regex(CREDENTIAL_ID),
   name: z.string().max(MAX_NAME_LENGTH).optional(),
-  /** How the OpTok it was issued to was bound. */
-  bnd: z.enum(['dpop', 'mtls', 'none']),
+  /**
+   * How the OpTok it was issued to was bound; `operator`: issued by an operator to a named
+   * subject (an Offline Kit credential bundle), not to the caller's own OpTok.
+   */
+  bnd: z.enum(['dpop', 'mtls', 'none', 'operator']),
   iat: seconds,
   nbf: seconds,
   exp: seconds,

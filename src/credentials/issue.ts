@@ -42,6 +42,8 @@ export interface LifetimePolicy {
   readonly defaultLifetimeSeconds: number;
   readonly minLifetimeSeconds: number;
   readonly maxLifetimeSeconds: number;
+  /** The configuration keys of the bounds, for the refusal; default: the POST /credentials ones. */
+  readonly boundKeys?: string;
 }
 
 export function createCredentialIssuer(options: { sign: Signer; issuer: string; lifetimes: LifetimePolicy; clock: Clock }): CredentialIssuer {
@@ -52,7 +54,7 @@ export function createCredentialIssuer(options: { sign: Signer; issuer: string; 
       if (lifetime < lifetimes.minLifetimeSeconds || lifetime > lifetimes.maxLifetimeSeconds) {
         throw new InvalidRequestError(
           'invalid_request',
-          `expires_in must be from ${lifetimes.minLifetimeSeconds} to ${lifetimes.maxLifetimeSeconds} seconds (credentials.minLifetimeSeconds, credentials.maxLifetimeSeconds)`,
+          `expires_in must be from ${lifetimes.minLifetimeSeconds} to ${lifetimes.maxLifetimeSeconds} seconds (${lifetimes.boundKeys ?? 'credentials.minLifetimeSeconds, credentials.maxLifetimeSeconds'})`,
         );
       }
       const issuedAt = clock();

@@ -8,14 +8,15 @@ export type RootBinding =
 
 /**
  * How the caller proved who it is: an OpTok and its binding, or a registry credential (by its
- * id) that was issued, once, to an OpTok with the binding `root`.
+ * id) that was issued, once, to an OpTok with the binding `root` (`operator`: by an operator,
+ * in a credential bundle).
  */
 export type SenderBinding =
   | RootBinding
   | {
       readonly method: 'credential';
       readonly id: string;
-      readonly root: RootBinding['method'];
+      readonly root: RootBinding['method'] | 'operator';
       /** Where the client put it: a Basic password on GET /token, or the form of POST /token. */
       readonly presented: CredentialPresentation;
     };

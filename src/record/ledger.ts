@@ -60,6 +60,8 @@ export interface IssuanceRecord {
   readonly quota?: string | undefined;
   /** The label asked for a credential (`name`). */
   readonly credentialName?: string | undefined;
+  /** Who ordered a credential for someone else (a credential bundle): the admin's subject, or `cli:` and the operator's user. */
+  readonly issuedBy?: string | undefined;
   readonly remoteAddress?: string | undefined;
   readonly userAgent?: string | undefined;
   readonly requestId?: string | undefined;

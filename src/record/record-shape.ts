@@ -9,6 +9,7 @@ const FIELDS = [
   'jti', 'outcome', 'operation', 'reason', 'issuedAt', 'expiresAt', 'subject', 'clientId', 'tenant', 'plan', 'license',
   'service', 'requestedScopes', 'granted', 'crossTenant', 'quota', 'binding', 'opTokenId', 'username', 'credentialName', 'remoteAddress',
   'userAgent', 'requestId', 'traceId', 'truncated', 'summary',
+  'issuedBy',
 ] as const satisfies readonly (keyof IssuanceRecord)[];
 
 /** The known fields only, undefined ones left out; throws TypeError on a malformed record (a bug upstream). */

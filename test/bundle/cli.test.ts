@@ -63,7 +63,7 @@ describe('registry-token bundle', () => {
       [['bundle', 'trust', '--config', configPath, '--out', join(dir, 'd'), '--created', '2026-11-01T00:00:00.5Z'], /has a fraction of a second/],
       [['bundle', 'verify', join(dir, 'a')], /bundle verify needs --jwks FILE/],
       [['bundle', 'verify', join(dir, 'a'), '--jwks', join(dir, 'nope.json')], /--jwks: cannot read .*nope\.json \(ENOENT\)/],
-      [['bundle', 'pack'], /bundle needs trust or verify/],
+      [['bundle', 'pack'], /bundle needs trust, credentials or verify/],
     ];
     for (const [args, message] of cases) {
       const result = run(args);

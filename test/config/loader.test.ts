@@ -52,7 +52,7 @@ describe('parseConfig: defaults', () => {
     expect(config.registry.allowedServices).toEqual([]);
     expect(config.admin.requiredScope).toBe('registry.token.admin');
     expect(config.telemetry.logLevel).toBe('info');
-    expect(config.credentials).toEqual({ enabled: true, requiredScope: 'registry.token.issue', defaultLifetimeSeconds: 86400, maxLifetimeSeconds: 2592000, minLifetimeSeconds: 60 });
+    expect(config.credentials).toEqual({ enabled: true, requiredScope: 'registry.token.issue', defaultLifetimeSeconds: 86400, maxLifetimeSeconds: 2592000, minLifetimeSeconds: 60, bundleMaxLifetimeSeconds: 7776000 });
   });
 
   it('defaults a plan rule’s actions to pull', () => {

@@ -341,7 +341,7 @@ describe('error answers', () => {
         },
       }),
     });
-    const pipeline: Pipeline = { exchange: async () => failing(), issueCredential: async () => failing(), authenticateAdmin: async () => failing() };
+    const pipeline: Pipeline = { exchange: async () => failing(), issueCredential: async () => failing(), issueOrderedCredentials: async () => failing(), authenticateAdmin: async () => failing() };
     const app = await buildApp({
       pipeline,
       logger,

@@ -11,6 +11,7 @@ import type { Ledger, RevocationKind } from '../../record/ledger.ts';
 import type { RevocationStore } from '../../store/store.ts';
 import { credentialsOf, type CredentialOptions } from '../credentials.ts';
 import { deleteRevocation, GET_ISSUANCE, LIST_ISSUANCES, LIST_REVOCATIONS, putRevocation } from '../openapi/admin.ts';
+import { credentialBundleRoutes, type CredentialBundleDeps } from './credential-bundles.ts';
 
 export const MAX_PAGE = 500;
 
@@ -53,6 +54,8 @@ export interface AdminDeps {
   credentials: CredentialOptions;
   /** Called after a change so this replica applies it at once (others poll). */
   onRevocationChange: () => Promise<void>;
+  /** Offline Kit credential bundles (POST /admin/bundles/credentials); absent: credentials disabled. */
+  bundles?: Omit<CredentialBundleDeps, 'pipeline' | 'operator'> | undefined;
 }
 
 export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
@@ -108,6 +111,8 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   revocationRoutes('/admin/revocations/credentials', 'credential');
   revocationRoutes('/admin/revocations/tenants', 'tenant');
   revocationRoutes('/admin/revocations', 'license');
+
+  if (deps.bundles !== undefined) credentialBundleRoutes(app, { ...deps.bundles, pipeline: deps.pipeline, operator });
 
   app.get('/admin/revocations', { schema: LIST_REVOCATIONS }, async (request) => {
     const who = await operator(request);
