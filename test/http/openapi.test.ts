@@ -155,7 +155,11 @@ describe('real answers match the document', () => {
     const credentialId = `rtc_${'0'.repeat(26)}`;
     expect((await documented(`/admin/revocations/credentials/${credentialId}`, { method: 'PUT', who: 'operator', contentType: 'application/json', body: reason })).status).toBe(200);
     expect((await documented('/admin/revocations/credentials/not-an-id', { method: 'PUT', who: 'operator', contentType: 'application/json', body: reason })).status).toBe(400);
+    expect((await documented(`/admin/revocations/tenants/${subject}`, { method: 'PUT', who: 'operator', contentType: 'application/json', body: reason })).status).toBe(200);
+    expect((await documented(`/admin/revocations/tenants/${subject}`, { method: 'DELETE', who: 'operator' })).status).toBe(204);
     expect((await documented('/admin/revocations', { who: 'operator' })).status).toBe(200);
+    const bundle = JSON.stringify({ subject: `mirror-${subject}`, plan: 'team', scope: 'repository:team/app:pull', expires_in: 86_400 });
+    expect((await documented('/admin/bundles/credentials', { method: 'POST', who: 'operator', contentType: 'application/json', body: bundle })).status).toBe(201);
 
     const page = await documented('/admin/issuances?limit=200', { who: 'operator' });
     expect(page.status).toBe(200);

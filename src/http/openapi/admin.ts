@@ -100,7 +100,7 @@ export function putRevocation(what: string) {
         'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['reason'], additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 1000 } } } },
       },
     },
-    response: { 200: { description: 'Revoked.', content: { 'application/json': { schema: { $ref: 'Revocation#' } } } }, ...problems(...AUTHENTICATED) },
+    response: { 200: { description: 'Revoked.', content: { 'application/json': { schema: { $ref: 'Revocation#' } } } }, ...problems(...AUTHENTICATED, 404) },
   };
 }
 
@@ -173,4 +173,57 @@ export const GET_ISSUANCE = {
   security: adminSecurity,
   params: { type: 'object', required: ['jti'], properties: { jti: { type: 'string', maxLength: 255 } } },
   response: { 200: { description: 'The record.', content: { 'application/json': { schema: { $ref: 'IssuanceRecord#' } } } }, ...problems(...AUTHENTICATED, 404) },
+};
+
+/** POST /admin/bundles/credentials (src/http/routes/credential-bundles.ts; docs/offline.md). */
+export const POST_CREDENTIAL_BUNDLE = {
+  summary: 'Issue a bundle of registry credentials for an offline site (each one recorded; the kit verifies with `bundle verify`)',
+  tags: ['admin'],
+  security: adminSecurity,
+  // The route's zod schema names an unknown or bad field in its refusal; this documents the fields.
+  body: {
+    content: {
+      'application/json': {
+        schema: {
+          type: 'object',
+          properties: {
+            subject: text,
+            plan: text,
+            license: text,
+            tenant: optionalText('A tenant admin may name only its own tenant (default: its own).'),
+            scope: { anyOf: [text, { type: 'array', items: text }], description: 'Narrowing scopes, plan patterns allowed.' },
+            expires_in: { type: 'integer', minimum: 1, description: 'Seconds, up to credentials.bundleMaxLifetimeSeconds.' },
+            count: { type: 'integer', minimum: 1 },
+            names: { type: 'array', items: text },
+            created: { type: 'string', format: 'date-time' },
+          },
+        },
+      },
+    },
+  },
+  response: {
+    201: {
+      description: 'The kit: every file byte for byte (base64) with its mode, and the manifest\'s credential list (no secrets outside files).',
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            required: ['kind', 'created', 'signedBy', 'credentials', 'files'],
+            additionalProperties: true,
+            properties: {
+              kind: { const: 'credentials' },
+              created: { type: 'string', format: 'date-time' },
+              signedBy: { type: 'object', additionalProperties: true, properties: { kid: text, alg: text } },
+              credentials: { type: 'array', items: { type: 'object', additionalProperties: true } },
+              files: {
+                type: 'array',
+                items: { type: 'object', required: ['path', 'mode', 'content'], additionalProperties: false, properties: { path: text, mode: { type: 'string', enum: ['0600', '0644'] }, content: text } },
+              },
+            },
+          },
+        },
+      },
+    },
+    ...problems(...AUTHENTICATED, 404),
+  },
 };

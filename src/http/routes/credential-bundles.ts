@@ -14,6 +14,7 @@ import { InvalidRequestError } from '../../domain/errors.ts';
 import type { Clock, Principal } from '../../domain/types.ts';
 import type { SigningKey } from '../../mint/signing-key.ts';
 import type { Pipeline } from '../../pipeline.ts';
+import { POST_CREDENTIAL_BUNDLE } from '../openapi/admin.ts';
 import { contextOf } from './token.ts';
 
 /** At most this many credentials per bundle: each is a signature and a ledger write. */
@@ -68,7 +69,7 @@ export interface CredentialBundleDeps {
 }
 
 export function credentialBundleRoutes(app: FastifyInstance, deps: CredentialBundleDeps): void {
-  app.post('/admin/bundles/credentials', async (request, reply) => {
+  app.post('/admin/bundles/credentials', { schema: POST_CREDENTIAL_BUNDLE }, async (request, reply) => {
     const who = await deps.operator(request);
     const fields = parseBody(request.body);
     // A tenant admin orders credentials for its own tenant only (named or not); a platform admin for any.
