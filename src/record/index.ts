@@ -92,7 +92,7 @@ export async function holdLedgerPath(dir: string): Promise<{ readonly revocation
       revocations: {
         listRevocations: async () => revocations.list(),
         putRevocation: (revocation) => revocations.put(revocation),
-        deleteRevocation: (kind, value) => revocations.delete(kind, value),
+        deleteRevocation: (kind, value, tenant) => revocations.delete(kind, value, tenant),
       },
       async release() {
         await revocations.close();

@@ -48,7 +48,7 @@ export function openPrimaryStore(connection: PrimaryConnection, deps: Pick<Store
     : {
         list: () => ask<Revocation[]>('revocations.list'),
         put: (revocation) => ask<void>('revocations.put', revocation),
-        delete: (kind: RevocationKind, value: string) => ask<boolean>('revocations.delete', kind, value),
+        delete: (kind: RevocationKind, value: string, tenant?: string) => ask<boolean>('revocations.delete', kind, value, tenant),
         watch(onChange) {
           return link.onNotice((kind) => {
             if (kind === 'revocations') onChange();

@@ -48,7 +48,7 @@ export function openStoreHost(options: StoreHostOptions): StoreHost {
     'counter.read': (name: string, maxKeys: number, key: string, windowMs: number) => countersOf(name, maxKeys).read(key, windowMs),
     'revocations.list': () => revocations.list(),
     'revocations.put': async (revocation: Revocation) => changed(await revocations.put(revocation)),
-    'revocations.delete': async (kind: RevocationKind, value: string) => changed(await revocations.delete(kind, value)),
+    'revocations.delete': async (kind: RevocationKind, value: string, tenant?: string) => changed(await revocations.delete(kind, value, tenant ?? undefined)),
     check: () => undefined,
   } satisfies Handlers;
   return { handlers, close: () => store.close() };

@@ -147,7 +147,8 @@ describe('the container image: built from Debian packages, run read-only as uid 
 
     // Durable before the answer: the container's user wrote the record to the mounted volume.
     const ledgerDir = join(dir, 'var', 'ledger');
-    const files = readdirSync(ledgerDir).filter((name) => name.endsWith('.jsonl'));
+    // server.workers defaults to one per CPU: each worker writes its own chain, worker-<n>/.
+    const files = (readdirSync(ledgerDir, { recursive: true }) as string[]).filter((name) => name.endsWith('.jsonl'));
     expect(files.length).toBeGreaterThan(0);
     expect(statSync(join(ledgerDir, files[0]!)).uid).toBe(UID);
     expect(files.map((name) => readFileSync(join(ledgerDir, name), 'utf8')).join('')).toContain(payload.jti as string);

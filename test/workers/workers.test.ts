@@ -61,7 +61,7 @@ async function client(id: string): Promise<Client> {
 async function operatorClient(): Promise<Client> {
   const keys = await newDpopKeys();
   const jkt = await calculateJwkThumbprint(await exportJWK(keys.publicKey));
-  const claims = opTokClaims(authority.issuer, 'operator', jkt, { scope: 'registry.token.issue registry.token.admin', 'stellaops:plan': 'operator', 'stellaops:license': 'lic-op' });
+  const claims = opTokClaims(authority.issuer, 'operator', jkt, { scope: 'registry.token.issue registry.token.admin registry.admin.platform', 'stellaops:plan': 'operator', 'stellaops:license': 'lic-op' });
   return { id: 'operator', keys, token: await signWithAuthorityKey(authority, claims) };
 }
 
