@@ -2,11 +2,10 @@
 // when `serve` holds the ledger. The operator's own Authority client (client credentials,
 // DPoP-bound, the admin scope) gets the OpTok, exactly as `registry-token login` gets one; the
 // service issues, records and answers the kit, which is written out as it came.
-import * as oauth from 'oauth4webapi';
 import { obtainOpTok, type AuthorityClientOptions } from '../client/authority.ts';
 import { ephemeralKeys } from '../client/dpop-key.ts';
 import { ClientError } from '../client/errors.ts';
-import { timedFetch } from '../client/http.ts';
+import { dpopPost } from '../client/dpop-post.ts';
 import { readClientSecret } from '../client/client-secret.ts';
 import { endpoint, secureUrl, tokenServiceBase } from '../client/urls.ts';
 import { filesOfAnswer } from './answer.ts';
@@ -23,28 +22,11 @@ export async function orderFromService(base: URL, authority: AuthorityClientOpti
   const keys = await ephemeralKeys();
   const opTok = await obtainOpTok(authority, keys);
   const url = endpoint(base, 'admin/bundles/credentials');
-  const dpop = oauth.DPoP({}, keys);
   let response: Response;
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      response = await oauth.protectedResourceRequest(
-        opTok,
-        'POST',
-        url,
-        new Headers({ 'content-type': 'application/json', accept: 'application/json' }),
-        JSON.stringify(body),
-        { DPoP: dpop, [oauth.customFetch]: timedFetch, ...(url.protocol === 'http:' ? { [oauth.allowInsecureRequests]: true } : {}) },
-      );
-      break;
-    } catch (error) {
-      // The handle has kept the nonce the service asked for: one retry uses it.
-      if (attempt === 0 && oauth.isDPoPNonceError(error)) continue;
-      if (error instanceof oauth.WWWAuthenticateChallengeError) {
-        response = error.response;
-        break;
-      }
-      throw new ClientError(`POST ${url.href} failed: ${(error as Error).message}`, { cause: error });
-    }
+  try {
+    response = await dpopPost(url, opTok, keys, 'application/json', JSON.stringify(body));
+  } catch (error) {
+    throw new ClientError(`POST ${url.href} failed: ${(error as Error).message}`, { cause: error });
   }
   let answer: unknown;
   try {

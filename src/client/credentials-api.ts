@@ -1,9 +1,8 @@
 // The token service side of a login: POST <base>/credentials with the OpTok and a DPoP proof
 // (htm POST, htu <base>/credentials), answered 201 with a registry credential.
-import * as oauth from 'oauth4webapi';
 import { z } from 'zod';
 import { ClientError } from './errors.ts';
-import { timedFetch } from './http.ts';
+import { dpopPost } from './dpop-post.ts';
 import type { DpopKeys } from './dpop-key.ts';
 import { endpoint } from './urls.ts';
 
@@ -49,26 +48,7 @@ export async function requestCredential(base: URL, opTok: string, keys: DpopKeys
   if (request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
   if (request.expiresInSeconds !== undefined) form.set('expires_in', String(request.expiresInSeconds));
   if (request.name !== undefined) form.set('name', request.name);
-  const dpop = oauth.DPoP({}, keys);
-  let response: Response;
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      response = await oauth.protectedResourceRequest(
-        opTok,
-        'POST',
-        url,
-        new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }),
-        form.toString(),
-        { DPoP: dpop, [oauth.customFetch]: timedFetch, ...(url.protocol === 'http:' ? { [oauth.allowInsecureRequests]: true } : {}) },
-      );
-      break;
-    } catch (error) {
-      // The handle has kept the nonce the service asked for: one retry uses it.
-      if (attempt === 0 && oauth.isDPoPNonceError(error)) continue;
-      if (error instanceof oauth.WWWAuthenticateChallengeError) throw await refusal(error.response);
-      throw error;
-    }
-  }
+  const response = await dpopPost(url, opTok, keys, 'application/x-www-form-urlencoded', form.toString());
   if (response.status !== 201 && response.status !== 200) throw await refusal(response);
   let body: unknown;
   try {
