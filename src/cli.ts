@@ -9,6 +9,12 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(`registry-token needs Node.js 22.18 or newer (this is ${process.versions.node}); install Node.js 24 LTS\n`);
   process.exitCode = 2;
 } else {
+  // V8's compiled code (and, from src/, Node's stripped TypeScript) kept between runs in the
+  // compile cache (NODE_COMPILE_CACHE, or a directory under the system's temporary one): each
+  // process of `serve` (the primary and every worker) loads its modules in about half the time,
+  // which is most of a cold start (docs/performance.md). A directory that cannot be written only
+  // leaves the cache off; NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+  (await import('node:module')).enableCompileCache?.();
   const { main } = await import('./cli/main.ts');
   process.exitCode = await main(process.argv.slice(2), {
     stdout: (text) => process.stdout.write(text),

@@ -4,13 +4,12 @@
 // runs the rest of this file.
 import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import Fastify from 'fastify';
 import { configPathFromEnv, loadConfig } from './config/loader.ts';
 import type { Config } from './config/schema.ts';
 import { ConfigError } from './domain/errors.ts';
-import { createService, localUrl, type Service } from './service.ts';
+import type { Service } from './service.ts';
 import { createLogger } from './telemetry/logger.ts';
-import { joinPrimary, roleOf, runPrimary } from './workers/index.ts';
+import { roleOf } from './workers/index.ts';
 
 export interface ServeOptions {
   configPath: string | undefined;
@@ -31,9 +30,15 @@ export async function serve(options: ServeOptions): Promise<number> {
   }
   const role = roleOf(config);
   const base = createLogger({ level: config.telemetry.logLevel });
-  if (role === 'primary') return runPrimary({ config, configPath: options.configPath, watch: options.watch, logger: base.child({ role: 'primary' }) });
+  // Each role imports only what it runs: the primary serves no request, and a cold start waits
+  // for it before any worker starts loading (docs/performance.md).
+  if (role === 'primary') {
+    const { runPrimary } = await import('./workers/primary.ts');
+    return runPrimary({ config, configPath: options.configPath, watch: options.watch, logger: base.child({ role: 'primary' }) });
+  }
   // A worker of several: the primary says which, and what the workers share (src/workers/).
-  const worker = role === 'worker' ? await joinPrimary() : undefined;
+  const worker = role === 'worker' ? await (await import('./workers/worker.ts')).joinPrimary() : undefined;
+  const [{ createService, localUrl }, { default: Fastify }] = await Promise.all([import('./service.ts'), import('fastify')]);
   const logger = worker === undefined ? base : base.child({ worker: worker.slot });
   if (worker !== undefined) config = worker.configure(config);
   let service: Service;

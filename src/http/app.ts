@@ -13,6 +13,7 @@ import type { CredentialOptions } from './credentials.ts';
 import { clientErrorAnswer, MAX_PARAM_LENGTH, problem, refusalOf, renderError, type ChallengeOptions } from './errors.ts';
 import { registerOpenApi } from './openapi/document.ts';
 import { requestIdOf } from './request-id.ts';
+import { lazyRequestLogger } from './request-logger.ts';
 import { rememberTraceContext, traceContextOf } from './trace-context.ts';
 import { credentialRoutes } from './routes/credentials.ts';
 import { healthRoutes, type ReadinessCheck } from './routes/health.ts';
@@ -58,6 +59,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: options.logger,
     // One decision line per exchange is written by the pipeline's observer instead.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     genReqId: requestIdOf,
     requestIdHeader: false,
     trustProxy: options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,

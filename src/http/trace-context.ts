@@ -2,10 +2,10 @@
 // trace this request belongs to, so an operator can follow one pull from the registry's log to
 // the decision line and the ledger record. OpenTelemetry's propagator parses and prints the
 // header; this service records no spans, it only joins the trace with a span id of its own.
-import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ROOT_CONTEXT, TraceFlags, defaultTextMapGetter, defaultTextMapSetter, isValidSpanId, isValidTraceId, trace, type SpanContext } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { randomHex } from '../domain/random-ids.ts';
 
 const propagator = new W3CTraceContextPropagator();
 
@@ -21,7 +21,7 @@ export interface TraceContext {
 /** Random ids; all zeros is the one invalid value, drawn again. */
 function randomId(bytes: number, valid: (id: string) => boolean): string {
   let id: string;
-  do id = randomBytes(bytes).toString('hex');
+  do id = randomHex(bytes);
   while (!valid(id));
   return id;
 }

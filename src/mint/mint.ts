@@ -1,7 +1,7 @@
 // The mint stage: registry token claims and signature. Claim shapes follow what
 // distribution accepts (shared registry facts): `aud` a single string, integer times,
 // `kid` the libtrust id, `x5c` when a certificate is configured.
-import { randomFillSync } from 'node:crypto';
+import { randomBase64url } from '../domain/random-ids.ts';
 import type { AccessEntry, Clock, MintedToken } from '../domain/types.ts';
 import { createSigner } from './signer.ts';
 import type { SigningKey } from './signing-key.ts';
@@ -10,20 +10,9 @@ export interface Minter {
   mint(input: { subject: string; service: string; access: readonly AccessEntry[] }): Promise<MintedToken>;
 }
 
-// Token ids from a buffer of random bytes refilled once per 256 ids: one CSPRNG call per id
-// cost more than the rest of building the claims.
-const ID_BYTES = 16;
-const idPool = Buffer.alloc(ID_BYTES * 256);
-let idOffset = idPool.length;
-
+/** 128 random bits, base64url: a token's (or a refusal record's) `jti`. */
 export function newTokenId(): string {
-  if (idOffset === idPool.length) {
-    randomFillSync(idPool);
-    idOffset = 0;
-  }
-  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES);
-  idOffset += ID_BYTES;
-  return id;
+  return randomBase64url(16);
 }
 
 /** `signingKey` is asked on every mint: a reload may have switched the active key (key-set-holder.ts). */

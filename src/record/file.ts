@@ -1,7 +1,7 @@
 // `ledger.driver: file`, the embedded default: append-only JSON Lines segments in one
 // directory, hash-chained (chain.ts), fsynced once per group (group-commit.ts), rotated by size.
 // One process owns a directory at a time (dir-lock.ts): a second writer would overwrite records.
-import { constants } from 'node:fs';
+import { constants, ftruncateSync, writeSync } from 'node:fs';
 import { access, open, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -188,24 +188,29 @@ export class FileLedger implements Ledger {
     }
     const active = this.#active;
     try {
-      await writeAll(active.fh, data, active.size);
+      // Written on this thread, synchronously, once per group (once per turn of the event loop
+      // under load): the segment is open with O_DSYNC, so the write returns once the group is
+      // durable, and the answers go out in the same turn instead of waiting for the thread
+      // pool's write and fdatasync to come back through two more turns, each as long as every
+      // request read meanwhile (docs/performance.md). The thread is blocked for the disk's
+      // latency per group, not per record.
+      writeAllSync(active.fh.fd, data, active.size);
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EIO') {
+        // A failed synchronous write is a failed fsync: the kernel may have dropped the dirty
+        // pages, so what is on disk is unknown.
+        this.#broken = error;
+        this.#logger.error({ ledger: this.#dir, err: error }, 'ledger: durable write failed; refusing further appends until restart');
+        throw ledgerUnavailable('cannot make the ledger durable', error);
+      }
       // Nothing was acknowledged: cut back whatever part of the group reached the file, so
       // the next group continues the chain from the last durable line.
       try {
-        await active.fh.truncate(active.size);
+        ftruncateSync(active.fh.fd, active.size);
       } catch (truncateError) {
         this.#broken = truncateError;
       }
       throw ledgerUnavailable('cannot write to the ledger', error);
-    }
-    try {
-      await active.fh.datasync();
-    } catch (error) {
-      // After a failed fsync the kernel may have dropped the dirty pages: what is on disk is unknown.
-      this.#broken = error;
-      this.#logger.error({ ledger: this.#dir, err: error }, 'ledger: fsync failed; refusing further appends until restart');
-      throw ledgerUnavailable('cannot make the ledger durable', error);
     }
     active.size += data.length;
     active.startedAt ??= Date.parse(batch[0]!.issuedAt);
@@ -345,15 +350,13 @@ export class FileLedger implements Ledger {
 async function openSegment(path: string): Promise<FileHandle> {
   // Read-write with explicit positions rather than O_APPEND: a failed write is undone by
   // truncating back to the durable size, which needs the position under our control.
-  return open(path, constants.O_RDWR | constants.O_CREAT, 0o640);
+  // O_DSYNC: every write is durable when it returns (as write + fdatasync).
+  return open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC, 0o640);
 }
 
-async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+function writeAllSync(fd: number, data: Buffer, position: number): void {
   let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 async function sizeOrZero(path: string): Promise<number> {

@@ -1,7 +1,9 @@
 // Group commit: the cost of durability (an fsync, a majority acknowledgement) is paid once per
-// group instead of once per record. Items submitted while a write is in flight wait for it to
-// finish and then go out together in the next write, so under load a single fsync covers many
-// requests and latency grows by at most one write, not by one write per queued request.
+// group instead of once per record. The first write of a group waits for the end of the current
+// turn of the event loop (setImmediate), so every request read in that turn shares it; items
+// submitted while a write is in flight wait for it to finish and then go out together in the
+// next write, so under load a single fsync covers many requests and latency grows by at most
+// one write, not by one write per queued request.
 
 export interface GroupCommitOptions<T> {
   /** Makes one batch durable; resolves only when it is. Called one batch at a time, never concurrently. */
@@ -44,9 +46,9 @@ export class GroupCommitter<T> {
       this.#queue.push({ item, resolve, reject });
       if (!this.#running) {
         this.#running = true;
-        // A microtask, not an immediate write: callers that submit in the same tick (a burst
-        // of requests parsed from one socket read, a replay loop) share the first write too.
-        queueMicrotask(() => void this.#drain());
+        // After the poll phase, not at once: the requests of every socket read in this turn
+        // (a burst, a replay loop) share the first write.
+        setImmediate(() => void this.#drain());
       }
     });
   }

@@ -11,7 +11,6 @@ export function roleOf(config: Config): Role {
   return config.server.workers > 1 ? 'primary' : 'single';
 }
 
-export { runPrimary } from './primary.ts';
+// primary.ts and worker.ts are imported by the role that runs them (src/server.ts).
 export type { PrimaryOptions } from './primary.ts';
-export { joinPrimary } from './worker.ts';
 export type { WorkerSide } from './worker.ts';
