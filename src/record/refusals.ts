@@ -148,6 +148,10 @@ export class RefusalBoundLedger extends LedgerDecorator {
   }
 }
 
+/**
+ * Most counted first, ties in code-unit order. Not localeCompare: its first call loads ICU's
+ * collation data, a stall of several milliseconds in the middle of the flood being summarised.
+ */
 function sorted(counts: ReadonlyMap<string, number>): [string, number][] {
-  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }

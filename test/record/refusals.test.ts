@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { exportLedger } from '../../src/record/export.ts';
 import { openFileLedger } from '../../src/record/file.ts';
 import { createLedger } from '../../src/record/index.ts';
@@ -119,6 +119,27 @@ describe('refusals through the file ledger', () => {
     const page = await reopened.query({ outcome: 'refusals-summary', limit: 10 });
     expect(page.records).toHaveLength(1);
     expect(page.records[0]!.summary).toEqual(summary.summary);
+  });
+
+  it('orders a summary without locale collation: ties in code-unit order, and no ICU stall mid-flood', async () => {
+    // localeCompare's first call loads ICU's collation data (~8 ms on the event loop), which
+    // the first summary of a flood used to pay while the flood was being served.
+    const collate = vi.spyOn(String.prototype, 'localeCompare');
+    try {
+      const inner = await openFileLedger({ dir: dir.path });
+      ledger = boundRefusals(inner, { maxRecordBytes: 4096, anonymous: 'summary', summaryIntervalSeconds: 3600 });
+      for (const address of ['b.example', 'B.example', 'a.example', 'a.example']) await ledger.append(refusal(1, { remoteAddress: address }));
+      await (ledger as unknown as { flush(): Promise<void> }).flush();
+      expect(collate).not.toHaveBeenCalled();
+    } finally {
+      collate.mockRestore();
+    }
+    const summary = JSON.parse((await segmentLines(dir.path))[0]!) as IssuanceRecord;
+    expect(summary.summary!.byAddress).toEqual([
+      { address: 'a.example', count: 2 },
+      { address: 'B.example', count: 1 },
+      { address: 'b.example', count: 1 },
+    ]);
   });
 
   it('with anonymous: full, stores each anonymous refusal (bounded)', async () => {
