@@ -22,6 +22,7 @@
 //   npm run bench -- --store memory       store.driver of each row (default memory,redis)
 //   npm run bench -- --quiet-wait S       wait up to S s (default 20) for a quiet machine before each step
 //   npm run bench -- --abuse              a valid client under a flood (bench/abuse.ts): exit 1 unless its p99 < 50 ms
+//   npm run bench -- --micro              the per-operation costs behind the hot path (bench/micro.ts)
 //   npm run bench -- --profile            the closed-loop step under `node --cpu-prof`, summarised (RS256)
 //   npm run bench -- --seconds N          length of the closed-loop and open-loop runs (default 8)
 //   npm run bench -- --connections N      closed-loop connections (default 64)
@@ -45,6 +46,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type { webcrypto } from 'node:crypto';
 import { startAuthority, type DevAuthority, type DevClient } from '../src/dev/authority.ts';
 import { runAbuseBench } from './abuse.ts';
+import { runMicroBench } from './micro.ts';
 import { formatSummary, summariseFile } from './cpu-profile.ts';
 import type { GeneratorCommand, LoadSummary } from './load/generator.ts';
 import { proofMaker, type LoadClient } from './load/proofs.ts';
@@ -70,6 +72,7 @@ const { values: args } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
     abuse: { type: 'boolean', default: false },
+    micro: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     baseline: { type: 'string' },
     alg: { type: 'string', default: 'RS256,ES256' },
@@ -404,6 +407,7 @@ function compileDist(base: string): string {
 
 async function main(): Promise<number> {
   if (args.abuse) return runAbuseBench();
+  if (args.micro) return runMicroBench(tmpdir());
   const wallStarted = performance.now();
   const base = mkdtempSync(join(tmpdir(), 'registry-token-bench-'));
   const machine = `Node ${process.version}, ${CORES} cores (${cpus()[0]?.model ?? 'unknown'}), ${new Date().toISOString()}`;
