@@ -62,36 +62,40 @@ function durableWrite(dir: string): string[] {
   ];
 }
 
-/** The child side of the IPC measurement: answers each question, batched or not as asked. */
-function ipcChild(): void {
+/** Items posted in one turn of the event loop, sent as one `{ rt: 'batch' }` message (as src/workers/link.ts does). */
+function perTurn(send: (message: unknown) => void): (item: unknown) => void {
   let outbox: unknown[] = [];
   let scheduled = false;
+  return (item) => {
+    outbox.push(item);
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      const items = outbox;
+      outbox = [];
+      send({ rt: 'batch', items });
+    });
+  };
+}
+
+/** The child side of the IPC measurement: answers each question, batched or not as asked. */
+function ipcChild(): void {
+  const post = perTurn((message) => process.send!(message));
   process.on('message', (message: { rt: string; id?: number; items?: { id: number }[] }) => {
     if (message.rt === 'exit') {
       process.send!({ rt: 'cpu', cpu: process.cpuUsage() }, () => process.exit(0));
       return;
     }
     if (message.rt === 'req') process.send!({ rt: 'res', id: message.id, value: true });
-    if (message.rt === 'batch') {
-      for (const item of message.items!) outbox.push({ rt: 'res', id: item.id, value: true });
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(() => {
-          scheduled = false;
-          const items = outbox;
-          outbox = [];
-          process.send!({ rt: 'batch', items });
-        });
-      }
-    }
+    if (message.rt === 'batch') for (const item of message.items!) post({ rt: 'res', id: item.id, value: true });
   });
 }
 
 async function ipc(batched: boolean): Promise<{ worker: number; primary: number }> {
   const child = fork(new URL(import.meta.url).pathname, ['--ipc-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const pending = new Map<number, () => void>();
-  let outbox: { rt: string; id: number; op: string; args: unknown[] }[] = [];
-  let scheduled = false;
+  const post = perTurn((message) => child.send(message as object));
   let childCpu: NodeJS.CpuUsage | undefined;
   child.on('message', (message: { rt: string; id?: number; items?: { id: number }[]; cpu?: NodeJS.CpuUsage }) => {
     if (message.rt === 'cpu') childCpu = message.cpu;
@@ -105,20 +109,8 @@ async function ipc(batched: boolean): Promise<{ worker: number; primary: number 
     new Promise<void>((resolve) => {
       const request = { rt: 'req', id: ++next, op: 'replay.remember', args: ['abcdefghijklmnopqrstuvwxyz0123456789abcdefghijk:0123456789abcdef', Date.now() + 90_000, 'client-1'] };
       pending.set(request.id, resolve);
-      if (!batched) {
-        child.send(request);
-        return;
-      }
-      outbox.push(request);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(() => {
-          scheduled = false;
-          const items = outbox;
-          outbox = [];
-          child.send({ rt: 'batch', items });
-        });
-      }
+      if (batched) post(request);
+      else child.send(request);
     });
   const count = 20_000;
   const before = process.cpuUsage();
