@@ -65,6 +65,8 @@ export interface ValidClient {
   /** Pause between two requests, so the client stays a well-behaved one. */
   pauseMs: number;
   make(i: number): Promise<{ url: string; headers: Record<string, string> }>;
+  /** Told when the clock starts, every request prepared (the bench starts its own client process then). */
+  onStart?(): void;
 }
 
 export interface AttackResult {
@@ -95,6 +97,7 @@ export async function flood(attackers: readonly Attacker[], valid: ValidClient):
   const prepared = await Promise.all(attackers.map((attacker) => Promise.all(Array.from({ length: attacker.requests }, (_, i) => attacker.make(i)))));
   const validRequests = await Promise.all(Array.from({ length: valid.requests }, (_, i) => valid.make(i)));
   const started = performance.now();
+  valid.onStart?.();
   const results: Record<string, AttackResult> = {};
   const agents: Agent[] = [];
   const attacks = attackers.map(async (attacker, index) => {
