@@ -70,6 +70,9 @@ export interface Service {
   close(): Promise<void>;
 }
 
+/** Requested scopes named in a decision line; the rest are counted (`scopesOmitted`). */
+const LOGGED_SCOPES = 16;
+
 export function localUrl(config: Config, port: number): string {
   const wildcard = ['0.0.0.0', '::', '[::]'].includes(config.server.host);
   const host = wildcard ? '127.0.0.1' : config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -282,7 +285,10 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       ...(record.crossTenant === undefined ? {} : { crossTenant: record.crossTenant }),
       ...(record.quota === undefined ? {} : { quota: record.quota }),
       service: record.service,
-      scopes: record.requestedScopes,
+      // The first few requested scopes: a refusal of 64 long ones made a 12 KB line (a second
+      // disk to fill, and most of that refusal's CPU); the ledger record keeps what it keeps.
+      scopes: record.requestedScopes.length > LOGGED_SCOPES ? record.requestedScopes.slice(0, LOGGED_SCOPES) : record.requestedScopes,
+      ...(record.requestedScopes.length > LOGGED_SCOPES ? { scopesOmitted: record.requestedScopes.length - LOGGED_SCOPES } : {}),
       granted: record.granted,
       outcome: event.outcome,
       reason: event.reason,
