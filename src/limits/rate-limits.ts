@@ -117,7 +117,10 @@ export function createRateLimits(
 
     app.addHook('onRequest', async (request) => {
       if (!hooks.applies(request)) return;
-      const blocked = await overLimit(failedAuth, request, false);
+      // Both asked at once: with workers (or Redis) each question is a round trip, and a request
+      // waited for two of them in a row before anything else. An address refused for its failed
+      // authentications is counted per address too; it is refused either way.
+      const [blocked, retryAfterSeconds] = await Promise.all([overLimit(failedAuth, request, false), overLimit(perAddress, request, true)]);
       if (blocked !== undefined) {
         metrics.rateLimited('failed_auth');
         throw new TooManyRequestsError(
@@ -125,7 +128,6 @@ export function createRateLimits(
           { retryAfterSeconds: blocked },
         );
       }
-      const retryAfterSeconds = await overLimit(perAddress, request, true);
       if (retryAfterSeconds !== undefined) {
         metrics.rateLimited('per_address');
         throw new TooManyRequestsError(
