@@ -5,13 +5,14 @@
 //     `{ key, dsaEncoding: 'ieee-p1363' }` form node:crypto offers for JOSE signatures
 //   - RSA-2048 sign, next to `openssl speed`
 //   - one durable ledger write (O_DSYNC) to the work directory's disk: wall and CPU
-//   - a worker's question to the primary over the cluster IPC channel: one message per
-//     question, and batched per turn of the event loop (src/workers/link.ts)
+//   - a worker's question to the primary over the IPC channel: one message per question, and
+//     through src/workers/link.ts, which batches them per turn of the event loop
 //   - the first and the second String.prototype.localeCompare
 import { fork } from 'node:child_process';
 import { generateKeyPairSync, sign, verify, createPrivateKey } from 'node:crypto';
 import { closeSync, constants, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { openLink, type Channel } from '../src/workers/link.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -62,57 +63,49 @@ function durableWrite(dir: string): string[] {
   ];
 }
 
-/** Items posted in one turn of the event loop, sent as one `{ rt: 'batch' }` message (as src/workers/link.ts does). */
-function perTurn(send: (message: unknown) => void): (item: unknown) => void {
-  let outbox: unknown[] = [];
-  let scheduled = false;
-  return (item) => {
-    outbox.push(item);
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      const items = outbox;
-      outbox = [];
-      send({ rt: 'batch', items });
-    });
+/** Either end of the IPC channel as src/workers/link.ts sees it. */
+function channelOf(end: { send(message: unknown): boolean; on(event: 'message', listener: (message: unknown) => void): unknown; off(event: 'message', listener: (message: unknown) => void): unknown; readonly connected: boolean }): Channel {
+  return {
+    send: (message) => end.send(message),
+    on: (event, listener) => end.on(event, listener),
+    off: (event, listener) => end.off(event, listener),
+    isConnected: () => end.connected,
   };
 }
 
-/** The child side of the IPC measurement: answers each question, batched or not as asked. */
+const QUESTION = ['abcdefghijklmnopqrstuvwxyz0123456789abcdefghijk:0123456789abcdef', 90_000, 'client-1'];
+
+/**
+ * The child (the primary's side): answers the link's questions (src/workers/link.ts, batched per
+ * turn), and raw `{ rt: 'raw' }` messages one by one, the baseline of one message per question.
+ */
 function ipcChild(): void {
-  const post = perTurn((message) => process.send!(message));
-  process.on('message', (message: { rt: string; id?: number; items?: { id: number }[] }) => {
-    if (message.rt === 'exit') {
-      process.send!({ rt: 'cpu', cpu: process.cpuUsage() }, () => process.exit(0));
-      return;
-    }
-    if (message.rt === 'req') process.send!({ rt: 'res', id: message.id, value: true });
-    if (message.rt === 'batch') for (const item of message.items!) post({ rt: 'res', id: item.id, value: true });
+  openLink(channelOf(process as unknown as Parameters<typeof channelOf>[0]), { 'replay.remember': () => true, cpu: () => process.cpuUsage() }, { timeoutMs: 10_000 });
+  process.on('message', (message: { rt?: string; id?: number }) => {
+    if (message.rt === 'raw') process.send!({ rt: 'raw', id: message.id, value: true });
   });
 }
 
 async function ipc(batched: boolean): Promise<{ worker: number; primary: number }> {
   const child = fork(new URL(import.meta.url).pathname, ['--ipc-child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const link = openLink(channelOf(child as unknown as Parameters<typeof channelOf>[0]), {}, { timeoutMs: 10_000 });
   const pending = new Map<number, () => void>();
-  const post = perTurn((message) => child.send(message as object));
-  let childCpu: NodeJS.CpuUsage | undefined;
-  child.on('message', (message: { rt: string; id?: number; items?: { id: number }[]; cpu?: NodeJS.CpuUsage }) => {
-    if (message.rt === 'cpu') childCpu = message.cpu;
-    for (const item of message.rt === 'batch' ? message.items! : message.rt === 'res' ? [{ id: message.id! }] : []) {
-      pending.get(item.id)?.();
-      pending.delete(item.id);
-    }
+  child.on('message', (message: { rt?: string; id?: number }) => {
+    if (message.rt !== 'raw') return;
+    pending.get(message.id!)?.();
+    pending.delete(message.id!);
   });
   let next = 0;
-  const call = () =>
+  const raw = () =>
     new Promise<void>((resolve) => {
-      const request = { rt: 'req', id: ++next, op: 'replay.remember', args: ['abcdefghijklmnopqrstuvwxyz0123456789abcdefghijk:0123456789abcdef', Date.now() + 90_000, 'client-1'] };
-      pending.set(request.id, resolve);
-      if (batched) post(request);
-      else child.send(request);
+      const id = ++next;
+      pending.set(id, resolve);
+      child.send({ rt: 'raw', id, op: 'replay.remember', args: QUESTION });
     });
+  const call = batched ? () => link.call('replay.remember', ...QUESTION) : raw;
   const count = 20_000;
+  await link.call('cpu'); // the child is up and has loaded its modules
+  const childBefore = (await link.call('cpu')) as NodeJS.CpuUsage;
   const before = process.cpuUsage();
   let sent = 0;
   // 32 questions in flight, as 32 exchanges at once would ask.
@@ -123,10 +116,12 @@ async function ipc(batched: boolean): Promise<{ worker: number; primary: number 
     }
   }));
   const used = process.cpuUsage(before);
+  const childAfter = (await link.call('cpu')) as NodeJS.CpuUsage;
+  link.close();
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.send({ rt: 'exit' });
+  child.kill();
   await exited;
-  const childUsed = childCpu === undefined ? 0 : childCpu.user + childCpu.system;
+  const childUsed = childAfter.user + childAfter.system - childBefore.user - childBefore.system;
   return { worker: (used.user + used.system) / count, primary: childUsed / count };
 }
 

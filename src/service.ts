@@ -274,6 +274,9 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
     else metrics.rejected({ ...labels, reason: event.reason ?? 'server_error' });
     if (event.operation === 'token') metrics.tokenDuration(event.durationSeconds, { outcome: event.outcome });
     if (event.ledgerSeconds !== undefined) metrics.ledgerWrite(event.ledgerSeconds);
+    // The first few requested scopes: a refusal of 64 long ones made a 12 KB line (a second
+    // disk to fill, and most of that refusal's CPU); the ledger record keeps what it keeps.
+    const scopesOmitted = record.requestedScopes.length - LOGGED_SCOPES;
     // The one decision line: ids and outcome, never a token, proof or header.
     const line = {
       requestId: record.requestId,
@@ -285,10 +288,8 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
       ...(record.crossTenant === undefined ? {} : { crossTenant: record.crossTenant }),
       ...(record.quota === undefined ? {} : { quota: record.quota }),
       service: record.service,
-      // The first few requested scopes: a refusal of 64 long ones made a 12 KB line (a second
-      // disk to fill, and most of that refusal's CPU); the ledger record keeps what it keeps.
-      scopes: record.requestedScopes.length > LOGGED_SCOPES ? record.requestedScopes.slice(0, LOGGED_SCOPES) : record.requestedScopes,
-      ...(record.requestedScopes.length > LOGGED_SCOPES ? { scopesOmitted: record.requestedScopes.length - LOGGED_SCOPES } : {}),
+      scopes: scopesOmitted > 0 ? record.requestedScopes.slice(0, LOGGED_SCOPES) : record.requestedScopes,
+      ...(scopesOmitted > 0 ? { scopesOmitted } : {}),
       granted: record.granted,
       outcome: event.outcome,
       reason: event.reason,

@@ -6,7 +6,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 
 type Bindings = Record<string, unknown>;
-type Method = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+type Method = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 class RequestLogger {
   readonly #parent: Logger;

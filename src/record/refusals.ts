@@ -5,8 +5,8 @@
 //   one `refusals-summary` record per interval stores the counts (by reason, by address). Close
 //   writes the last one, so nothing counted is lost on a graceful shutdown.
 // Issued records, and refusals of authenticated callers, are still stored one by one.
-import { randomBytes } from 'node:crypto';
 import { LedgerDecorator } from './ledger-decorator.ts';
+import { randomBase64url } from '../domain/random-ids.ts';
 import type { Clock } from '../domain/types.ts';
 import { systemClock } from '../domain/types.ts';
 import { silentLogger } from './deps.ts';
@@ -104,7 +104,7 @@ export class RefusalBoundLedger extends LedgerDecorator {
       otherAddresses: window.otherAddresses,
     };
     const record: IssuanceRecord = {
-      jti: randomBytes(16).toString('base64url'),
+      jti: randomBase64url(16),
       outcome: 'refusals-summary',
       issuedAt: this.#clock().toISOString(),
       requestedScopes: [],
