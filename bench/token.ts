@@ -24,6 +24,7 @@
 //   npm run bench -- --abuse              a valid client under a flood (bench/abuse.ts): exit 1 unless its p99 < 50 ms
 //   npm run bench -- --micro              the per-operation costs behind the hot path (bench/micro.ts)
 //   npm run bench -- --profile            the closed-loop step under `node --cpu-prof`, summarised (RS256)
+//   npm run bench -- --cold-starts N      only the cold start, N times per build, signing algorithm and worker count: median, min, max
 //   npm run bench -- --seconds N          length of the closed-loop and open-loop runs (default 8)
 //   npm run bench -- --connections N      closed-loop connections (default 64)
 //   npm run bench -- --rate N             open-loop rate (default: half the closed-loop throughput)
@@ -90,6 +91,7 @@ const { values: args } = parseArgs({
     dist: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'quiet-wait': { type: 'string', default: '20' },
+    'cold-starts': { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -207,6 +209,56 @@ async function coldStart(cli: string, configPath: string, port: number, logPath:
     },
   });
   return { service, ms: round(firstOkAt - service.spawnedAt, 1) };
+}
+
+/**
+ * `--cold-starts N`: one cold start is a single noisy sample, so each variant starts N times
+ * (builds interleaved, so that a machine that drifts does not favour one), memory store.
+ */
+async function coldStartTable(options: {
+  base: string;
+  builds: readonly { name: string; cli: string; knowsWorkers: boolean }[];
+  algs: readonly ('RS256' | 'ES256')[];
+  workerCounts: readonly number[];
+  keys: Keys;
+  issuer: string;
+  clients: LoadClient[];
+  runs: number;
+  machine: string;
+}): Promise<string> {
+  const rows: string[] = [];
+  for (const alg of options.algs) {
+    for (const workers of options.workerCounts) {
+      const samples = new Map<string, number[]>(options.builds.map((b) => [b.name, []]));
+      for (let run = 0; run < options.runs; run++) {
+        for (const [i, build] of options.builds.entries()) {
+          const dir = join(options.base, `cold-${alg}-${workers}-${i}-${run}`);
+          mkdirSync(dir, { recursive: true });
+          const port = await freePort();
+          const configPath = join(dir, 'config.yaml');
+          writeFileSync(configPath, dump(serviceConfig({ issuer: options.issuer, port, signing: options.keys[alg], ledgerPath: join(dir, 'ledger'), logLevel: args['log-level'], workers: build.knowsWorkers ? workers : undefined })));
+          if (!SMOKE) await quiet();
+          const { service, ms } = await coldStart(build.cli, configPath, port, join(dir, 'service.log'), options.clients, [SHIPPED_NODE_FLAG, ...args['node-arg']]);
+          await service.stop();
+          samples.get(build.name)!.push(ms);
+          log(`cold start ${build.name} ${alg} ${workers}w: ${ms} ms`);
+        }
+      }
+      for (const [name, ms] of samples) {
+        const sorted = [...ms].sort((a, b) => a - b);
+        rows.push(`| ${name} | ${alg} | ${workers} | ${sorted.length} | **${round(sorted[Math.floor((sorted.length - 1) / 2)]!, 1)}** | ${round(sorted[0]!, 1)} | ${round(sorted.at(-1)!, 1)} |`);
+      }
+    }
+  }
+  return [
+    '',
+    `## registry-token cold start: spawn -> first 200 from GET /token (${options.machine})`,
+    '',
+    '| build | signing | workers | runs | median ms | min ms | max ms |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+  ].join('\n');
 }
 
 async function runAlg(options: {
@@ -431,10 +483,12 @@ async function main(): Promise<number> {
   // A real redis-server (as the tests start it), when a store: redis row is asked for.
   const redis = stores.includes('redis') ? await startRedis() : undefined;
 
-  if (!SMOKE) await quiet();
-  const opensslSeconds = SMOKE ? 1 : 5;
-  log(`openssl speed -seconds ${opensslSeconds} rsa2048, and -multi ${CORES}`);
-  const speed = await rsaSpeed(opensslSeconds, CORES);
+  // The floor of the targets (--cold-starts judges none of them).
+  const coldOnly = args['cold-starts'] !== undefined;
+  if (!SMOKE && !coldOnly) await quiet();
+  const opensslSeconds = SMOKE || coldOnly ? 1 : 5;
+  if (!coldOnly) log(`openssl speed -seconds ${opensslSeconds} rsa2048, and -multi ${CORES}`);
+  const speed = coldOnly ? { single: { signPerSecond: NaN, command: '' }, multi: { signPerSecond: NaN, command: '' } } : await rsaSpeed(opensslSeconds, CORES);
   const floor: Floor = { singleSignMs: 1000 / speed.single.signPerSecond, singlePerSecond: speed.single.signPerSecond, multiPerSecond: speed.multi.signPerSecond };
 
   const devClients: DevClient[] = Array.from({ length: CLIENT_COUNT }, (_, i) => ({
@@ -457,6 +511,11 @@ async function main(): Promise<number> {
       stageClient ??= { keys: pair, jwk: await exportJWK(pair.publicKey), token };
     }
     log(`Authority ${authority.issuer}: ${clients.length} DPoP-bound OpToks; load generator pid ${generator.pid}`);
+
+    if (args['cold-starts'] !== undefined) {
+      process.stdout.write(await coldStartTable({ base, builds, algs, workerCounts, keys, issuer: authority.issuer, clients, runs: Math.max(1, Number(args['cold-starts']) || 1), machine }));
+      return 0;
+    }
 
     let costs: StageCosts | undefined;
     if (!args['skip-stages'] && !SMOKE && !args.profile) {

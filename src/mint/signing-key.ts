@@ -2,7 +2,8 @@
 // encrypted) or PFX/PKCS#12, plus an optional certificate chain for the `x5c` header.
 import { readFileSync } from 'node:fs';
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forgeModule from 'node-forge';
 import { ConfigError } from '../domain/errors.ts';
 import { libtrustKeyId } from './key-id.ts';
 
@@ -53,15 +54,18 @@ export function readKeyFile(path: string, key: string): Buffer {
   }
 }
 
-// Node's crypto cannot open PKCS#12; node-forge is the maintained JS reader for it.
+// Node's crypto cannot open PKCS#12; node-forge is the maintained JS reader for it. Loaded only
+// for a PFX: it is ~25 ms of every process's start (docs/performance.md), and a synchronous
+// require keeps key loading synchronous.
 function fromPkcs12(der: Buffer, password: string | undefined, names: KeyOptionNames): { key: KeyObject; certificates: string[] } {
-  let p12: forge.pkcs12.Pkcs12Pfx;
+  const forge = createRequire(import.meta.url)('node-forge') as typeof forgeModule;
+  let p12: forgeModule.pkcs12.Pkcs12Pfx;
   try {
     p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(der.toString('binary')), password ?? '');
   } catch {
     throw new ConfigError([`${names.path}: cannot open the PKCS#12 file (wrong ${names.password}, or not a PFX)`]);
   }
-  const bags = (type: string): forge.pkcs12.Bag[] => p12.getBags({ bagType: type })[type] ?? [];
+  const bags = (type: string): forgeModule.pkcs12.Bag[] => p12.getBags({ bagType: type })[type] ?? [];
   const oids = forge.pki.oids as Record<string, string>;
   const keyBags = [...bags(oids.pkcs8ShroudedKeyBag!), ...bags(oids.keyBag!)];
   // forge leaves `key`/`cert` null (not undefined) for material it does not model (EC).

@@ -1,9 +1,9 @@
 // Metrics: the pipeline depends on the `Metrics` interface only; `createTelemetry` backs it with
 // the OpenTelemetry SDK and renders Prometheus text on demand for the app's own GET /metrics.
-// Nothing listens, no timer runs and nothing is registered globally: the exporter is a pull
-// reader whose own HTTP server is never started (`preventServerStart`).
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
+// Nothing listens, no timer runs and nothing is registered globally: a pull reader collects at
+// each scrape and the Prometheus exporter's serializer renders it.
+import type { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { ReasonCode } from '../domain/errors.ts';
 
 export interface Metrics {
@@ -107,13 +107,24 @@ function boundedLabel(max: number): (value: string) => string {
   };
 }
 
+/**
+ * What PrometheusExporter is with its server never started (cumulative, default aggregation:
+ * MetricReader's defaults), without loading the exporter's package at start-up: it and the
+ * OpenTelemetry resources it brings are ~60 ms of every worker's start (docs/performance.md).
+ * The exporter's serializer is loaded at the first scrape.
+ */
+class PullReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
 export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   const maxLabelValues = options.maxLabelValues ?? 100;
   // Scope labels (otel_scope_name) and target_info add nothing for a single-process service;
   // Prometheus attaches job/instance itself.
-  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true });
-  const serializer = new PrometheusSerializer(undefined, false, undefined, true, true);
-  const provider = new MeterProvider({ readers: [exporter] });
+  const reader = new PullReader();
+  const provider = new MeterProvider({ readers: [reader] });
+  let serializer: Promise<PrometheusSerializer> | undefined;
   const meter = provider.getMeter('registry-token');
 
   // Counters are named without `_total`: the exporter appends it to monotonic sums, and so
@@ -261,8 +272,9 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   return {
     metrics,
     async scrape() {
-      const { resourceMetrics } = await exporter.collect();
-      const text = serializer.serialize(resourceMetrics);
+      serializer ??= import('@opentelemetry/exporter-prometheus').then(({ PrometheusSerializer: Serializer }) => new Serializer(undefined, false, undefined, true, true));
+      const { resourceMetrics } = await reader.collect();
+      const text = (await serializer).serialize(resourceMetrics);
       // With no samples yet the serializer returns "# no registered metrics" without a final
       // newline, which Prometheus's parser rejects ("unexpected end of input stream").
       return { contentType: PROMETHEUS_CONTENT_TYPE, body: text.endsWith('\n') ? text : `${text}\n` };

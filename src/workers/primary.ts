@@ -93,6 +93,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       unlisten();
       state.listening = true;
       if (state.quickDeaths > 0) logger.info({ worker: slot, pid: worker.process.pid }, 'worker replaced and serving');
+      if (startup !== undefined) forkRest();
       if ([...slots.values()].every((s) => s.listening)) startup?.(0);
     });
     worker.once('exit', (code, signal) => {
@@ -185,10 +186,14 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
 
   // Workers run this same program (cluster re-runs the entry point), told their slot by SLOT_ENV.
   const started = new Promise<number>((done) => (startup = done));
-  for (let slot = 1; slot <= count; slot++) {
-    slots.set(slot, { worker: undefined, link: undefined, startedAt: 0, quickDeaths: 0, listening: false });
-    fork(slot);
-  }
+  for (let slot = 1; slot <= count; slot++) slots.set(slot, { worker: undefined, link: undefined, startedAt: 0, quickDeaths: 0, listening: false });
+  // The first worker starts alone and the others once it serves: workers starting together share
+  // the cores, so on a small machine the first answer came later (docs/performance.md, cold
+  // start); on a large one this only delays the rest by one worker's start.
+  const forkRest = () => {
+    for (const [slot, s] of slots) if (s.worker === undefined && !stopping) fork(slot);
+  };
+  fork(1);
   const first = await Promise.race([started, finished.then((code) => ({ stoppedWith: code }))]);
   startup = undefined;
   if (typeof first === 'object') return first.stoppedWith;

@@ -31,7 +31,9 @@ beforeAll(async () => {
     (config.rateLimits as Record<string, unknown>).perClient = { max: PER_CLIENT, windowSeconds: 600 };
     Object.assign(config.plans as Record<string, unknown>, { platinum: [{ repository: '**' }], ci: [{ repository: 'library/**' }] });
   });
-  await waitFor(async () => (await workerPids()).length === 2, 15_000, 'two workers');
+  // The second worker starts once the first serves: wait until both do.
+  await waitFor(() => service.output().includes('registry-token serving with workers'), 15_000, 'both workers serving');
+  expect(await workerPids()).toHaveLength(2);
 }, 60_000);
 
 afterAll(async () => {
@@ -159,6 +161,15 @@ describe('two workers on one port, the memory store in the primary', () => {
     expect(new Set(answers.slice(0, PER_CLIENT).map((a) => a.by)).size).toBe(2);
     expect(answers.slice(PER_CLIENT).map((a) => a.status)).toEqual([429, 429, 429, 429]);
     expect(new Set(answers.slice(PER_CLIENT).map((a) => a.by)).size).toBe(2);
+  });
+
+  it('the workers have the compile cache from their first module (NODE_COMPILE_CACHE inherited from the primary)', async () => {
+    const pids = await workerPids();
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      expect(environ.some((entry) => /^NODE_COMPILE_CACHE=.+/.test(entry)), `worker ${pid}`).toBe(true);
+    }
   });
 
   it('one scrape of /metrics returns both workers\' metrics', async () => {

@@ -7,8 +7,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { answeredFiles } from '../../bundle/answer.ts';
 import { bundleTime } from '../../bundle/canonical.ts';
-import { orderCredentialBundle } from '../../bundle/credentials.ts';
-import { bundleFiles, MANIFEST } from '../../bundle/manifest.ts';
 import { MAX_NAME_LENGTH } from '../../credentials/format.ts';
 import { InvalidRequestError } from '../../domain/errors.ts';
 import type { Clock, Principal } from '../../domain/types.ts';
@@ -81,6 +79,9 @@ export function credentialBundleRoutes(app: FastifyInstance, deps: CredentialBun
       throw new InvalidRequestError('invalid_request', (error as Error).message.replace('--created', 'created'));
     }
     const key = deps.signingKey();
+    // Loaded on the first order: the bundle's signer brings @noble/curves, ~20 ms of every
+    // worker's start for a route few deployments call (docs/performance.md).
+    const [{ orderCredentialBundle }, { bundleFiles, MANIFEST }] = await Promise.all([import('../../bundle/credentials.ts'), import('../../bundle/manifest.ts')]);
     const input = await orderCredentialBundle(
       deps.pipeline,
       {
