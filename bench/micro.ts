@@ -8,10 +8,13 @@
 //   - a worker's question to the primary over the IPC channel: one message per question, and
 //     through src/workers/link.ts, which batches them per turn of the event loop
 //   - the first and the second String.prototype.localeCompare
+//   - constructing a refusal 40 frames deep (as in Fastify's hooks): a ServiceError, which keeps
+//     no stack, against an Error that does
 import { fork } from 'node:child_process';
 import { generateKeyPairSync, sign, verify, createPrivateKey } from 'node:crypto';
 import { closeSync, constants, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { AuthenticationError } from '../src/domain/errors.ts';
 import { openLink, type Channel } from '../src/workers/link.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -135,8 +138,28 @@ function collation(): string[] {
   return [`| first String.prototype.localeCompare in a process (wall) | ${round(first)} |`, `| the second (wall) | ${round(second)} |`];
 }
 
+/** Runs `operation` under `depth` more frames: a refusal is made deep inside the request's hooks. */
+function atDepth(depth: number, operation: () => void): void {
+  if (depth === 0) operation();
+  else atDepth(depth - 1, operation);
+}
+
+function refusals(): string[] {
+  let kept: unknown;
+  const refusal = () => atDepth(40, () => (kept = new AuthenticationError('invalid_token', 'the access token has expired')));
+  const withStack = () => atDepth(40, () => (kept = new Error('the access token has expired')));
+  const empty = () => atDepth(40, () => (kept = undefined));
+  const base = cpuMicros(empty, 100_000);
+  const rows = [
+    `| constructing a refusal 40 frames deep: ServiceError (no stack) | ${round(cpuMicros(refusal, 100_000) - base)} |`,
+    `| the same with a stack trace (an Error) | ${round(cpuMicros(withStack, 100_000) - base)} |`,
+  ];
+  void kept;
+  return rows;
+}
+
 export async function runMicroBench(workDir: string): Promise<number> {
-  const rows = ['| operation | µs |', '|---|---:|', ...collation(), ...crypto(), ...durableWrite(workDir)];
+  const rows = ['| operation | µs |', '|---|---:|', ...collation(), ...crypto(), ...refusals(), ...durableWrite(workDir)];
   for (const batched of [false, true]) {
     const { worker, primary } = await ipc(batched);
     const how = batched ? 'batched per turn' : 'one message each';

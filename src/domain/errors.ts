@@ -54,8 +54,21 @@ export abstract class ServiceError extends Error {
   readonly reason: ReasonCode;
   readonly detail: string | undefined;
 
+  /**
+   * Whether instances keep a stack trace. A refusal (4xx) is an expected answer, never a bug to
+   * trace, and capturing the stack of a request deep in Fastify's hooks cost ~17 µs a refusal
+   * (8 % of a rate-limited request under a flood, docs/performance.md); a 503 keeps one.
+   */
+  static readonly keepsStack: boolean = false;
+
   constructor(reason: ReasonCode, message: string, options: ServiceErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const limit = Error.stackTraceLimit;
+    if (!(new.target as typeof ServiceError).keepsStack) Error.stackTraceLimit = 0;
+    try {
+      super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = new.target.name;
     this.reason = reason;
     this.detail = options.detail;
@@ -157,6 +170,7 @@ export class MethodNotAllowedError extends ServiceError {
 
 /** 503: a dependency (ledger, Authority keys, shared store) cannot be reached; the caller may retry. */
 export class UnavailableError extends ServiceError {
+  static override readonly keepsStack = true;
   readonly status = 503;
   readonly oauthError = 'temporarily_unavailable';
   readonly dockerCode = 'UNAVAILABLE';
