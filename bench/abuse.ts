@@ -38,7 +38,8 @@ async function startValidClient(command: ValidClientCommand): Promise<{ go(): vo
     });
   const ready = next();
   child.send({ op: 'prepare', command });
-  await ready;
+  const prepared = await ready;
+  if (prepared.op !== 'ready') throw new Error(`the valid client failed: ${prepared.error}`);
   const finished = next();
   return {
     go: () => child.send({ op: 'go' }),
@@ -49,7 +50,27 @@ async function startValidClient(command: ValidClientCommand): Promise<{ go(): vo
   };
 }
 
-export async function runAbuseBench(): Promise<number> {
+/**
+ * `runs` floods, each against a fresh service: one flood is ~1 s, so one run's p99 is a noisy
+ * sample. Prints each run's table and then every run's p99; exit 1 unless all passed.
+ */
+export async function runAbuseBench(runs = 1): Promise<number> {
+  const p99s: number[] = [];
+  let failed = 0;
+  for (let run = 1; run <= runs; run++) {
+    if (runs > 1) log(`run ${run} of ${runs}`);
+    const result = await abuseRun();
+    p99s.push(result.p99);
+    if (!result.ok) failed++;
+  }
+  if (runs > 1) {
+    const under = p99s.filter((p) => p < P99_LIMIT_MS).length;
+    process.stdout.write(`\nvalid client p99 over ${runs} runs (ms): ${p99s.map((p) => p.toFixed(1)).join(', ')}; under ${P99_LIMIT_MS} ms in ${under} of ${runs}\n`);
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+async function abuseRun(): Promise<{ p99: number; ok: boolean }> {
   const dir = mkdtempSync(join(tmpdir(), 'registry-token-bench-abuse-'));
   const authority = await startAuthority({ audience: AUDIENCE, clients: BATTERY_CLIENTS, accessTokenTtlSeconds: 600 });
   let service: Awaited<ReturnType<typeof startServiceProcess>> | undefined;
@@ -107,7 +128,7 @@ export async function runAbuseBench(): Promise<number> {
     );
     const ok = served === valid.latenciesMs.length && p99 < P99_LIMIT_MS;
     if (!ok) log(served !== valid.latenciesMs.length ? `FAILED: the valid client was refused ${valid.latenciesMs.length - served} times` : `FAILED: p99 ${p99.toFixed(1)} ms >= ${P99_LIMIT_MS} ms`);
-    return ok ? 0 : 1;
+    return { p99, ok };
   } finally {
     clearTimeout(guard);
     await service?.stop();

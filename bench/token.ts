@@ -22,6 +22,7 @@
 //   npm run bench -- --store memory       store.driver of each row (default memory,redis)
 //   npm run bench -- --quiet-wait S       wait up to S s (default 20) for a quiet machine before each step
 //   npm run bench -- --abuse              a valid client under a flood (bench/abuse.ts): exit 1 unless its p99 < 50 ms
+//   npm run bench -- --abuse --runs N     N floods, each against a fresh service, and every run's p99
 //   npm run bench -- --micro              the per-operation costs behind the hot path (bench/micro.ts)
 //   npm run bench -- --profile            the closed-loop step under `node --cpu-prof`, summarised (RS256)
 //   npm run bench -- --cold-starts N      only the cold start, N times per build, signing algorithm and worker count: median, min, max
@@ -92,6 +93,7 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     'quiet-wait': { type: 'string', default: '20' },
     'cold-starts': { type: 'string' },
+    runs: { type: 'string', default: '1' },
     json: { type: 'string' },
   },
 });
@@ -458,7 +460,7 @@ function compileDist(base: string): string {
 }
 
 async function main(): Promise<number> {
-  if (args.abuse) return runAbuseBench();
+  if (args.abuse) return runAbuseBench(Math.max(1, Number(args.runs) || 1));
   if (args.micro) return runMicroBench(tmpdir());
   const wallStarted = performance.now();
   const base = mkdtempSync(join(tmpdir(), 'registry-token-bench-'));
