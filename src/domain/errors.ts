@@ -56,8 +56,9 @@ export abstract class ServiceError extends Error {
 
   /**
    * Whether instances keep a stack trace. A refusal (4xx) is an expected answer, never a bug to
-   * trace, and capturing the stack of a request deep in Fastify's hooks cost ~17 µs a refusal
-   * (8 % of a rate-limited request under a flood, docs/performance.md); a 503 keeps one.
+   * trace, and under a flood each one captured the stack of a request deep in Fastify's hooks
+   * (~6 µs at 40 frames, more with a request's async frames: docs/reliability.md, Abuse); a 503
+   * keeps one.
    */
   static readonly keepsStack: boolean = false;
 

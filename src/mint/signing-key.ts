@@ -55,7 +55,7 @@ export function readKeyFile(path: string, key: string): Buffer {
 }
 
 // Node's crypto cannot open PKCS#12; node-forge is the maintained JS reader for it. Loaded only
-// for a PFX: it is ~25 ms of every process's start (docs/performance.md), and a synchronous
+// for a PFX: it is ~30 ms of every process's start (docs/performance.md), and a synchronous
 // require keeps key loading synchronous.
 function fromPkcs12(der: Buffer, password: string | undefined, names: KeyOptionNames): { key: KeyObject; certificates: string[] } {
   const forge = createRequire(import.meta.url)('node-forge') as typeof forgeModule;

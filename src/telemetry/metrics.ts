@@ -110,7 +110,7 @@ function boundedLabel(max: number): (value: string) => string {
 /**
  * What PrometheusExporter is with its server never started (cumulative, default aggregation:
  * MetricReader's defaults), without loading the exporter's package at start-up: it and the
- * OpenTelemetry resources it brings are ~60 ms of every worker's start (docs/performance.md).
+ * OpenTelemetry resources it brings are ~75 ms of every worker's start (docs/performance.md).
  * The exporter's serializer is loaded at the first scrape.
  */
 class PullReader extends MetricReader {

@@ -191,7 +191,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   // the cores, so on a small machine the first answer came later (docs/performance.md, cold
   // start); on a large one this only delays the rest by one worker's start.
   const forkRest = () => {
-    for (const [slot, s] of slots) if (s.worker === undefined && !stopping) fork(slot);
+    // Slots never started only: a worker that died meanwhile is its replacement timer's to fork.
+    for (const [slot, s] of slots) if (s.startedAt === 0 && !stopping) fork(slot);
   };
   fork(1);
   const first = await Promise.race([started, finished.then((code) => ({ stoppedWith: code }))]);

@@ -99,6 +99,29 @@ async function call(who: Client, options: { proof?: string; method?: 'GET' | 'PU
 const workerOf = (res: RawResponse) => String(res.headers['x-worker']);
 
 describe('two workers on one port, the memory store in the primary', () => {
+  it('the second worker is started once the first serves (workers starting together share the cores)', () => {
+    const lines = service.output().split('\n').flatMap((line) => {
+      try {
+        return [JSON.parse(line) as { msg?: string; worker?: number; pid?: number; time?: number }];
+      } catch {
+        return [];
+      }
+    });
+    const serving = (slot: number) => lines.find((line) => line.msg === 'registry-token serving' && line.worker === slot)!;
+    const [first, second] = [serving(1), serving(2)];
+    expect(first?.time, 'worker 1 serving').toBeTypeOf('number');
+    expect(second?.pid, 'worker 2 serving').toBeTypeOf('number');
+    // When worker 2's process started, in ms since the epoch: /proc/<pid>/stat field 22 counts
+    // clock ticks (USER_HZ, 100 on Linux) since boot; /proc/uptime says how long ago that was.
+    const bootedAt = Date.now() - Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000;
+    const startTicks = Number(readFileSync(`/proc/${second.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
+    const secondStartedAt = bootedAt + startTicks * 10;
+    // Started together, worker 2 would predate worker 1's first line by its whole start-up
+    // (~0.5 s or more); the margin covers the 10 ms ticks and the two clocks' rounding.
+    expect(secondStartedAt).toBeGreaterThanOrEqual(first.time! - 60);
+    expect(second.time!).toBeGreaterThan(first.time!);
+  });
+
   it('a proof replayed to the other worker is refused there; the nonce one worker issued is accepted by the other', { timeout: 30_000 }, async () => {
     const team = await client('team-dpop');
     // The first answer (no nonce yet) hands one out; the retry proves with it.

@@ -79,7 +79,7 @@ export function credentialBundleRoutes(app: FastifyInstance, deps: CredentialBun
       throw new InvalidRequestError('invalid_request', (error as Error).message.replace('--created', 'created'));
     }
     const key = deps.signingKey();
-    // Loaded on the first order: the bundle's signer brings @noble/curves, ~20 ms of every
+    // Loaded on the first order: the bundle's signer brings @noble/curves, ~35 ms of every
     // worker's start for a route few deployments call (docs/performance.md).
     const [{ orderCredentialBundle }, { bundleFiles, MANIFEST }] = await Promise.all([import('../../bundle/credentials.ts'), import('../../bundle/manifest.ts')]);
     const input = await orderCredentialBundle(
