@@ -190,6 +190,11 @@ function phase(summary: LoadSummary, cpu: CpuWindow): Phase {
   };
 }
 
+/** The service's node flags: what ships (Dockerfile NODE_OPTIONS, npm start, the bin), which --node-arg may override. */
+function serviceNodeArgs(): string[] {
+  return [...(args['node-arg'].some((arg) => arg.startsWith('--max-semi-space-size')) ? [] : [SHIPPED_NODE_FLAG]), ...args['node-arg']];
+}
+
 /** Spawned -> first 200 from GET /token, polling every 5 ms with a fresh proof each time. */
 async function coldStart(cli: string, configPath: string, port: number, logPath: string, clients: LoadClient[], nodeArgs: string[]): Promise<{ service: ServiceProcess; ms: number }> {
   const maker = proofMaker(clients, `http://127.0.0.1:${port}/token`);
@@ -240,7 +245,7 @@ async function coldStartTable(options: {
           const configPath = join(dir, 'config.yaml');
           writeFileSync(configPath, dump(serviceConfig({ issuer: options.issuer, port, signing: options.keys[alg], ledgerPath: join(dir, 'ledger'), logLevel: args['log-level'], workers: build.knowsWorkers ? workers : undefined })));
           if (!SMOKE) await quiet();
-          const { service, ms } = await coldStart(build.cli, configPath, port, join(dir, 'service.log'), options.clients, [SHIPPED_NODE_FLAG, ...args['node-arg']]);
+          const { service, ms } = await coldStart(build.cli, configPath, port, join(dir, 'service.log'), options.clients, serviceNodeArgs());
           await service.stop();
           samples.get(build.name)!.push(ms);
           log(`cold start ${build.name} ${alg} ${workers}w: ${ms} ms`);
@@ -297,12 +302,7 @@ async function runAlg(options: {
     redis: store === 'redis' ? { url: options.redisUrl!, keyPrefix: `${name}:` } : undefined,
   })));
   const profileDir = join(dir, 'profile');
-  const nodeArgs = [
-    // What ships (Dockerfile NODE_OPTIONS, npm start, the registry-token bin); --node-arg may override.
-    ...(args['node-arg'].some((arg) => arg.startsWith('--max-semi-space-size')) ? [] : [SHIPPED_NODE_FLAG]),
-    ...args['node-arg'],
-    ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-  ];
+  const nodeArgs = [...serviceNodeArgs(), ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   const failures: string[] = [];
   if (!SMOKE) await quiet();
   const { service, ms: coldStartMs } = await coldStart(options.cli, configPath, port, join(dir, 'service.log'), clients, nodeArgs);

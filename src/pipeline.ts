@@ -13,7 +13,8 @@ import { parseScopes } from './authorize/scope.ts';
 import { CREDENTIAL_AUDIENCE } from './credentials/format.ts';
 import type { CredentialIssuer, IssuedCredential } from './credentials/issue.ts';
 import type { ClientLimiter } from './limits/client-limiter.ts';
-import { newTokenId, type Minter } from './mint/mint.ts';
+import type { Minter } from './mint/mint.ts';
+import { newRecordId } from './domain/random-ids.ts';
 import type { IssuanceQuotas } from './quotas/quotas.ts';
 import type { IssuanceRecord, Ledger } from './record/ledger.ts';
 
@@ -202,7 +203,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     } catch (error) {
       const reason: ReasonCode = error instanceof ServiceError ? error.reason : 'server_error';
       const record: IssuanceRecord = {
-        jti: newTokenId(),
+        jti: newRecordId(),
         outcome: 'rejected',
         ...(operation === 'credential' ? { operation } : {}),
         reason,

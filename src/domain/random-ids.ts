@@ -17,6 +17,11 @@ function take(bytes: number): number {
   return at;
 }
 
+/** 128 random bits as base64url (22 characters): the `jti` of a token or of a ledger record. */
+export function newRecordId(): string {
+  return randomBase64url(16);
+}
+
 /** `bytes` random bytes as base64url (a 16-byte id is 22 characters). */
 export function randomBase64url(bytes: number): string {
   const at = take(bytes);

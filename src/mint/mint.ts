@@ -1,18 +1,13 @@
 // The mint stage: registry token claims and signature. Claim shapes follow what
 // distribution accepts (shared registry facts): `aud` a single string, integer times,
 // `kid` the libtrust id, `x5c` when a certificate is configured.
-import { randomBase64url } from '../domain/random-ids.ts';
+import { newRecordId } from '../domain/random-ids.ts';
 import type { AccessEntry, Clock, MintedToken } from '../domain/types.ts';
 import { createSigner } from './signer.ts';
 import type { SigningKey } from './signing-key.ts';
 
 export interface Minter {
   mint(input: { subject: string; service: string; access: readonly AccessEntry[] }): Promise<MintedToken>;
-}
-
-/** 128 random bits, base64url: a token's (or a refusal record's) `jti`. */
-export function newTokenId(): string {
-  return randomBase64url(16);
 }
 
 /** `signingKey` is asked on every mint: a reload may have switched the active key (key-set-holder.ts). */
@@ -24,7 +19,7 @@ export function createMinter(options: { signingKey: () => SigningKey; issuer: st
       const issuedAt = clock();
       // The registry wants integer times; the record and `issued_at` keep the exact moment.
       const now = Math.floor(issuedAt.getTime() / 1000);
-      const jti = newTokenId();
+      const jti = newRecordId();
       // The claims in the order SignJWT wrote them.
       const token = sign({ access, iss: issuer, sub: subject, aud: service, iat: now, nbf: now, exp: now + lifetimeSeconds, jti });
       return {

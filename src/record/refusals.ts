@@ -6,7 +6,7 @@
 //   writes the last one, so nothing counted is lost on a graceful shutdown.
 // Issued records, and refusals of authenticated callers, are still stored one by one.
 import { LedgerDecorator } from './ledger-decorator.ts';
-import { randomBase64url } from '../domain/random-ids.ts';
+import { newRecordId } from '../domain/random-ids.ts';
 import type { Clock } from '../domain/types.ts';
 import { systemClock } from '../domain/types.ts';
 import { silentLogger } from './deps.ts';
@@ -104,7 +104,7 @@ export class RefusalBoundLedger extends LedgerDecorator {
       otherAddresses: window.otherAddresses,
     };
     const record: IssuanceRecord = {
-      jti: randomBase64url(16),
+      jti: newRecordId(),
       outcome: 'refusals-summary',
       issuedAt: this.#clock().toISOString(),
       requestedScopes: [],
