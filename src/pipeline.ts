@@ -12,7 +12,7 @@ import { normaliseNarrowing } from './authorize/narrowing.ts';
 import { parseScopes } from './authorize/scope.ts';
 import { CREDENTIAL_AUDIENCE } from './credentials/format.ts';
 import type { CredentialIssuer, IssuedCredential } from './credentials/issue.ts';
-import type { ClientLimiter } from './limits/client-limiter.ts';
+import { noClientLimit, type ClientLimiter } from './limits/client-limiter.ts';
 import type { Minter } from './mint/mint.ts';
 import { newRecordId } from './domain/random-ids.ts';
 import type { IssuanceQuotas } from './quotas/quotas.ts';
@@ -103,7 +103,10 @@ export interface PipelineOptions {
   clock: Clock;
   /** Registry credentials (`credentials.enabled`); `requiredScope` is what an OpTok needs to get one. */
   credentials?: { issuer: CredentialIssuer; requiredScope: string; orderedIssuer?: CredentialIssuer } | undefined;
-  /** Per-client rate limit, asked once the caller is authenticated (`rateLimits.perClient`). */
+  /**
+   * Per-client rate limit (`rateLimits.perClient`), asked once the caller is authenticated, with
+   * the proof's first use; without it the proof is recorded alone.
+   */
   clientLimiter?: ClientLimiter;
   /** Issuance quotas (`quotas`), a hard gate asked once a token request is authorized. */
   quotas?: IssuanceQuotas;
@@ -177,6 +180,7 @@ function requireOpTok(principal: Principal, what: string): RootBinding['method']
 
 export function createPipeline(options: PipelineOptions): Pipeline {
   const { authenticator, authorizer, minter, ledger, clock } = options;
+  const clientLimiter = options.clientLimiter ?? noClientLimit;
   const allowed = new Set(options.allowedServices);
   const adminPolicy = options.adminPolicy ?? { platformScope: 'registry.admin.platform', tenancyRequired: false };
   const credentialScopes = options.credentials === undefined ? [] : [...new Set([...options.requiredScopes, options.credentials.requiredScope])];
@@ -246,8 +250,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           throw new InvalidRequestError('service_not_allowed', `service "${service}" is not served by this token service`);
         }
         const scopes = parseScopes(request.scopes);
-        principal = await authenticator.authenticate(request.credentials);
-        await options.clientLimiter?.admit(principal);
+        const verified = await authenticator.verify(request.credentials);
+        principal = verified.principal;
+        await clientLimiter.admit(principal, verified.proof);
         requireScopes(principal, options.requiredScopes);
         decision = authorizer.decide(principal, scopes);
         await options.quotas?.admit(principal);
@@ -280,9 +285,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         const credentials = options.credentials;
         if (credentials === undefined) throw new InvalidRequestError('invalid_request', 'registry credentials are not enabled on this token service (credentials.enabled)');
         const narrowing = normaliseNarrowing(request.scopes);
-        principal = await authenticator.authenticate(request.credentials);
+        const verified = await authenticator.verify(request.credentials);
+        principal = verified.principal;
         const root = requireOpTok(principal, 'a registry credential');
-        await options.clientLimiter?.admit(principal);
+        await clientLimiter.admit(principal, verified.proof);
         requireScopes(principal, credentialScopes);
         authorizer.assertNotRevoked(principal);
         authorizer.assertTenant(principal);

@@ -304,7 +304,12 @@ export async function createService(config: Config, deps: ServiceDeps): Promise<
   };
 
   const rateLimits = config.rateLimits.enabled
-    ? createRateLimits(config.rateLimits, { metrics, logger, counters: (name, options) => store.counters(name, options) })
+    ? createRateLimits(config.rateLimits, {
+        metrics,
+        logger,
+        counters: (name, options) => store.counters(name, options),
+        rememberAndCount: (proof, hit) => store.rememberAndCount(proof, hit),
+      })
     : undefined;
   const pipeline = createPipeline({
     authenticator,

@@ -2,6 +2,8 @@
 // refresh_token / password) goes to password.ts; an OpTok's checks run in a fixed order:
 // header shape, OpTok signature, the types of the claims we read, DPoP proof and sender
 // binding, then replay: a proof's jti is remembered only once every other check passed.
+// `verify` stops short of the replay step and hands the proof's first use to the caller, which
+// asks the store about it together with what else it must ask (the per-client count).
 import { AuthenticationError, InvalidRequestError, type Scheme } from '../domain/errors.ts';
 import type { Principal, SenderBinding } from '../domain/types.ts';
 import type { CredentialVerifier } from '../credentials/verify.ts';
@@ -9,13 +11,32 @@ import type { AccessTokenVerifier } from './access-token.ts';
 import { createClaimReader, opTokPrincipal, type ClaimNames, type OpTokClaims } from './claims.ts';
 import type { Credentials } from './credentials.ts';
 import type { DpopVerifier } from './dpop.ts';
+import type { ProofUse } from './replay-cache.ts';
 import { certificateThumbprint } from './mtls.ts';
 import { createPasswordAuthenticator, presentedPassword } from './password.ts';
 
 export type { ClaimNames } from './claims.ts';
 
+/** A verified DPoP proof whose first use is not recorded yet. */
+export interface PendingProof {
+  readonly use: ProofUse;
+  /** The replay cache's answer for `use` (as `remember` gives it): resolves when fresh, throws the refusal otherwise. */
+  judge(remembered: Promise<boolean>): Promise<void>;
+  /** Records the first use on its own: the replay cache asked, then judged. */
+  record(): Promise<void>;
+}
+
+export interface Authenticated {
+  readonly principal: Principal;
+  /** Present for a DPoP proof: the principal may be relied on only once it is recorded and judged fresh. */
+  readonly proof?: PendingProof | undefined;
+}
+
 export interface Authenticator {
+  /** Every check, the proof's first use included. */
   authenticate(credentials: Credentials): Promise<Principal>;
+  /** Every check but the proof's first use, which the caller must record (`proof.record()`, or with its own question). */
+  verify(credentials: Credentials): Promise<Authenticated>;
 }
 
 const CREDENTIAL = /^(DPoP|Bearer) +([A-Za-z0-9\-._~+/]+=*)$/i;
@@ -55,8 +76,8 @@ export function createAuthenticator(options: {
     return { scheme: match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', token: match[2]! };
   }
 
-  /** The binding, and for DPoP the step that remembers the proof (run it last). */
-  async function bind(scheme: Scheme, token: string, claims: OpTokClaims, credentials: Credentials): Promise<{ binding: SenderBinding; consume?: () => Promise<void> }> {
+  /** The binding, and for DPoP the proof whose first use is still to be recorded (last). */
+  async function bind(scheme: Scheme, token: string, claims: OpTokClaims, credentials: Credentials): Promise<{ binding: SenderBinding; proof?: PendingProof }> {
     const cnf = { jkt: claims.cnf?.jkt, 'x5t#S256': claims.cnf?.x5t };
     if (scheme === 'DPoP') {
       if (credentials.dpop.length !== 1) {
@@ -66,7 +87,14 @@ export function createAuthenticator(options: {
       const jkt = await dpop.verify({ proof, accessToken: token, method: credentials.method, url: credentials.url });
       if (typeof cnf.jkt !== 'string') throw new AuthenticationError('invalid_token', 'the access token is not DPoP-bound (no cnf.jkt)', { scheme });
       if (cnf.jkt !== jkt) throw new AuthenticationError('invalid_dpop_proof', 'the DPoP proof key does not match the key the access token is bound to (cnf.jkt)', { scheme });
-      return { binding: { method: 'dpop', jkt }, consume: () => dpop.consume(proof, jkt, claims.subject) };
+      return {
+        binding: { method: 'dpop', jkt },
+        proof: {
+          use: dpop.use(proof, jkt, claims.subject),
+          judge: (remembered) => dpop.judge(remembered),
+          record: () => dpop.consume(proof, jkt, claims.subject),
+        },
+      };
     }
     if (credentials.dpop.length > 0) {
       throw new InvalidRequestError('invalid_request', 'a DPoP proof was sent with the Bearer scheme: use "Authorization: DPoP <token>"');
@@ -90,16 +118,22 @@ export function createAuthenticator(options: {
     return { binding: { method: 'none' } };
   }
 
+  async function verify(credentials: Credentials): Promise<Authenticated> {
+    const password = presentedPassword(credentials);
+    if (password !== undefined) return { principal: await byPassword(password) };
+    const { scheme, token } = parseAuthorization(credentials);
+    const payload = await accessTokens.verify(token, scheme);
+    const claims = readClaims(payload, scheme);
+    const { binding, proof } = await bind(scheme, token, claims, credentials);
+    return { principal: opTokPrincipal(claims, binding, scheme), proof };
+  }
+
   return {
+    verify,
     async authenticate(credentials) {
-      const password = presentedPassword(credentials);
-      if (password !== undefined) return byPassword(password);
-      const { scheme, token } = parseAuthorization(credentials);
-      const payload = await accessTokens.verify(token, scheme);
-      const claims = readClaims(payload, scheme);
-      const { binding, consume } = await bind(scheme, token, claims, credentials);
-      await consume?.();
-      return opTokPrincipal(claims, binding, scheme);
+      const { principal, proof } = await verify(credentials);
+      await proof?.record();
+      return principal;
     },
   };
 }

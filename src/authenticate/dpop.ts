@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose';
 import { AuthenticationError, TooManyRequestsError, UnavailableError } from '../domain/errors.ts';
 import { ProofKeyCache, type ProofKey } from './proof-key-cache.ts';
-import { ReplayShareExceededError, type ReplayCache } from './replay-cache.ts';
+import { ReplayShareExceededError, type ProofUse, type ReplayCache } from './replay-cache.ts';
 import type { NonceSource } from './dpop-nonce.ts';
 
 export interface DpopOptions {
@@ -33,8 +33,17 @@ export interface DpopVerifier {
   /**
    * Remembers the proof's `jti` until the proof could no longer be accepted; call last, once
    * every other check passed. `client` is whose share of the replay cache it takes.
+   * The same as `judge(replayCache.remember(use(...)))`.
    */
   consume(proof: string, jkt: string, client: string): Promise<void>;
+  /** What remembering a verified proof takes, for a caller that asks the replay cache itself. */
+  use(proof: string, jkt: string, client: string): ProofUse;
+  /**
+   * The replay cache's answer for a `use` (what `remember` resolved or rejected with) as this
+   * stage's verdict: resolves for a fresh proof; throws the refusal for a replayed one, for a
+   * client over its share, or for a cache that could not remember it.
+   */
+  judge(remembered: Promise<boolean>): Promise<void>;
   /** Approximate bytes held by the proof-key cache. */
   keyCacheBytes(): number;
   /** The algorithms named in a `WWW-Authenticate: DPoP algs="..."` challenge. */
@@ -134,28 +143,38 @@ export function createDpopVerifier(options: DpopOptions): DpopVerifier {
   return {
     algorithms,
     verify,
-    async consume(proof, jkt, client) {
-      // Payload already verified by `verify`; only jti and iat are read again here.
-      const { jti, iat } = decodeJwt(proof) as { jti: string; iat: number };
-      // The proof is accepted while now <= iat + window, and iat may lie ahead of our clock: its
-      // jti is remembered up to that last instant, not for a window from its first use.
-      const expiresAt = Math.floor(iat * 1000) + windowMs + 1;
-      let fresh: boolean;
-      try {
-        fresh = await options.replayCache.remember(`${jkt}:${jti}`, expiresAt, client);
-      } catch (error) {
-        if (error instanceof ReplayShareExceededError) {
-          throw new TooManyRequestsError('this client has too many unexpired DPoP proofs; slow down and retry after the Retry-After delay', {
-            retryAfterSeconds: error.retryAfterMs / 1000,
-            cause: error,
-          });
-        }
-        // A shared cache that cannot be reached says so itself (store_unavailable).
-        if (error instanceof UnavailableError) throw error;
-        throw new UnavailableError('replay_cache_full', 'too many DPoP proofs in flight; retry shortly', { cause: error });
-      }
-      if (!fresh) throw bad('the DPoP proof has been used before; make a fresh proof for every request');
+    consume(proof, jkt, client) {
+      const { key, expiresAt } = use(proof, jkt, client);
+      return judge(Promise.resolve().then(() => options.replayCache.remember(key, expiresAt, client)));
     },
+    use,
+    judge,
     keyCacheBytes: () => keys.bytes,
   };
+
+  function use(proof: string, jkt: string, client: string): ProofUse {
+    // Payload already verified by `verify`; only jti and iat are read again here.
+    const { jti, iat } = decodeJwt(proof) as { jti: string; iat: number };
+    // The proof is accepted while now <= iat + window, and iat may lie ahead of our clock: its
+    // jti is remembered up to that last instant, not for a window from its first use.
+    return { key: `${jkt}:${jti}`, expiresAt: Math.floor(iat * 1000) + windowMs + 1, client };
+  }
+
+  async function judge(remembered: Promise<boolean>): Promise<void> {
+    let fresh: boolean;
+    try {
+      fresh = await remembered;
+    } catch (error) {
+      if (error instanceof ReplayShareExceededError) {
+        throw new TooManyRequestsError('this client has too many unexpired DPoP proofs; slow down and retry after the Retry-After delay', {
+          retryAfterSeconds: error.retryAfterMs / 1000,
+          cause: error,
+        });
+      }
+      // A shared cache that cannot be reached says so itself (store_unavailable).
+      if (error instanceof UnavailableError) throw error;
+      throw new UnavailableError('replay_cache_full', 'too many DPoP proofs in flight; retry shortly', { cause: error });
+    }
+    if (!fresh) throw bad('the DPoP proof has been used before; make a fresh proof for every request');
+  }
 }

@@ -2,6 +2,16 @@
 // several replicas can share one store later (Redis, MongoDB) without touching the stage.
 import { ExpiryQueue } from './expiry-queue.ts';
 
+/** One proof's first use, as the replay cache remembers it. */
+export interface ProofUse {
+  /** Names the proof (its key's thumbprint and its jti): whoever presents it again replays it. */
+  readonly key: string;
+  /** Epoch ms: the last instant the proof could still be accepted. */
+  readonly expiresAt: number;
+  /** Whose share of the cache it takes. */
+  readonly client: string;
+}
+
 export interface ReplayCache {
   /**
    * Remembers `key` for `client` until `expiresAt` (epoch ms). Resolves false when the key was

@@ -1,7 +1,9 @@
 // Rate limits (`rateLimits`) on @fastify/rate-limit's counters: per source address on every
 // limited request, per failed authentication from an address (fail2ban-like: past the limit the
-// address is refused for the rest of the window), and per authenticated client, which the
-// pipeline asks through ClientLimiter after authentication. Refusals are TooManyRequestsError,
+// address is refused for the rest of the window), both by the plugin's checkers in the request
+// hooks, and per authenticated client, which the pipeline asks through ClientLimiter after
+// authentication, on the same counters, together with the proof's first use (one question to
+// the store instead of two in a row, counted only for a fresh proof). Refusals are TooManyRequestsError,
 // so the one renderer (src/http/errors.ts) writes them; the plugin never answers itself.
 // The counts live in the shared store's counters (src/store/): in this process, or in Redis
 // for all replicas; a store that cannot count refuses with its own 503 store_unavailable.
@@ -9,7 +11,7 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { TooManyRequestsError } from '../domain/errors.ts';
-import type { Counters, SharedStore } from '../store/store.ts';
+import type { SharedStore, WindowCount } from '../store/store.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { ClientLimiter } from './client-limiter.ts';
 
@@ -33,7 +35,7 @@ export interface RateLimitHooks {
 
 export interface RateLimits {
   readonly clients: ClientLimiter;
-  /** Registers the counters and the hooks on the app; before this, `clients.admit` refuses to run. */
+  /** Registers the per-address and failed-authentication counters and their hooks on the app. */
   install(app: FastifyInstance, hooks: RateLimitHooks): Promise<void>;
 }
 
@@ -57,7 +59,7 @@ async function overLimit(check: Checker, request: FastifyRequest, increment: boo
  */
 function pluginStore(counters: SharedStore['counters']) {
   return class SharedCounters {
-    readonly #counters: Counters | undefined;
+    readonly #counters: ReturnType<SharedStore['counters']> | undefined;
     constructor(params: { counter?: string }) {
       this.#counters = params.counter === undefined ? undefined : counters(params.counter, { maxKeys: KEYS_PER_LIMIT });
     }
@@ -70,7 +72,7 @@ function pluginStore(counters: SharedStore['counters']) {
     read(key: string, callback: PluginCallback, timeWindow: number): void {
       this.#use().read(key, timeWindow).then((count) => callback(null, count), (error: Error) => callback(error, null));
     }
-    #use(): Counters {
+    #use(): ReturnType<SharedStore['counters']> {
       if (this.#counters === undefined) throw new Error('a rate limit without a counter name');
       return this.#counters;
     }
@@ -83,18 +85,32 @@ function per(limit: Limit): string {
 
 export function createRateLimits(
   options: RateLimitOptions,
-  deps: { metrics: Metrics; logger: Logger; counters: SharedStore['counters'] },
+  deps: { metrics: Metrics; logger: Logger; counters: SharedStore['counters']; rememberAndCount: SharedStore['rememberAndCount'] },
 ): RateLimits {
   const { metrics, logger } = deps;
-  let perClient: Checker | undefined;
+  // The plugin's own checker would need an HTTP request, and cannot be asked with the proof:
+  // the window's count is judged here as the plugin judges it (over when current > max).
+  const perClient = { counter: 'per-client', maxKeys: KEYS_PER_LIMIT, windowMs: options.perClient.windowSeconds * 1000 };
+  const perClientCounters = deps.counters(perClient.counter, perClient);
 
   const clients: ClientLimiter = {
-    async admit(principal) {
-      if (perClient === undefined) throw new Error('rate limits are not installed on the app');
-      // The plugin's checker takes a request; a principal has no HTTP request of its own.
-      const keyed = { routeOptions: {}, clientKey: principal.subject } as unknown as FastifyRequest;
-      const retryAfterSeconds = await overLimit(perClient, keyed, true);
-      if (retryAfterSeconds === undefined) return;
+    async admit(principal, proof) {
+      const key = principal.subject;
+      let count: WindowCount;
+      if (proof === undefined) {
+        count = await perClientCounters.incr(key, perClient.windowMs);
+      } else {
+        let counted: WindowCount | undefined;
+        const remembered = deps.rememberAndCount(proof.use, { ...perClient, key }).then((answer) => {
+          counted = answer.count;
+          return answer.fresh;
+        });
+        await proof.judge(remembered);
+        // judge resolved: the proof was fresh, so it was counted.
+        count = counted!;
+      }
+      if (count.current <= options.perClient.max) return;
+      const retryAfterSeconds = Math.ceil(count.ttl / 1000);
       metrics.rateLimited('per_client');
       throw new TooManyRequestsError(
         `too many token requests by this client (${per(options.perClient)}); retry in ${retryAfterSeconds} s`,
@@ -113,7 +129,6 @@ export function createRateLimits(
     const address = { keyGenerator: (request: FastifyRequest) => normalizeIP(request.ip ?? 'gone', 64) };
     const perAddress = counter('per-address', options.perAddress, address);
     const failedAuth = counter('failed-auth', options.failedAuthPerAddress, address);
-    perClient = counter('per-client', options.perClient, { keyGenerator: (request) => (request as unknown as { clientKey: string }).clientKey });
 
     app.addHook('onRequest', async (request) => {
       if (!hooks.applies(request)) return;

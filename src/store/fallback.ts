@@ -39,6 +39,7 @@ export function withLocalFallback(shared: SharedStore, local: SharedStore, logge
         read: (key, windowMs) => attempt(() => remote.read(key, windowMs), () => own.read(key, windowMs)),
       };
     },
+    rememberAndCount: (proof, hit) => attempt(() => shared.rememberAndCount(proof, hit), () => local.rememberAndCount(proof, hit)),
     revocations: shared.revocations,
     check: () => shared.check(),
     async close() {

@@ -4,14 +4,27 @@
 // balancer use the redis driver, or a proof replayed to another replica is accepted there.
 import { MemoryReplayCache } from '../authenticate/replay-cache.ts';
 import { countersOn, LocalStore } from './rate-limit-stores.ts';
+import { rememberThenCount } from './remember-and-count.ts';
 import type { Counters, SharedStore, StoreDeps } from './store.ts';
 
 export function openMemoryStore(deps: Pick<StoreDeps, 'replay' | 'ledgerRevocations' | 'now'>): SharedStore {
   const replay = new MemoryReplayCache(deps.replay.capacity, { perClient: deps.replay.perClient, now: deps.now });
+  // One set of counters per limit name, however often (and by whom) it is asked for: the
+  // rate-limit plugin's checkers and rememberAndCount count the same hits.
+  const byName = new Map<string, Counters>();
+  const counters: SharedStore['counters'] = (name, options) => {
+    let found = byName.get(name);
+    if (found === undefined) {
+      found = countersOn(new LocalStore(false, false, options.maxKeys));
+      byName.set(name, found);
+    }
+    return found;
+  };
   return {
     driver: 'memory',
     replay,
-    counters: (_name, options): Counters => countersOn(new LocalStore(false, false, options.maxKeys)),
+    counters,
+    rememberAndCount: rememberThenCount(replay, counters),
     revocations: deps.ledgerRevocations,
     async check() {},
     async close() {},

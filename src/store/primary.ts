@@ -6,7 +6,7 @@
 // Several hosts need the redis driver.
 import { ReplayCacheFullError, ReplayShareExceededError, type ReplayCache } from '../authenticate/replay-cache.ts';
 import { UnavailableError } from '../domain/errors.ts';
-import type { Counters, Revocation, RevocationKind, RevocationStore, SharedStore, StoreDeps, WindowCount } from './store.ts';
+import type { Counters, ProofAndCount, Revocation, RevocationKind, RevocationStore, SharedStore, StoreDeps, WindowCount } from './store.ts';
 
 /** An error as it crosses the channel. */
 export interface LinkError {
@@ -64,6 +64,9 @@ export function openPrimaryStore(connection: PrimaryConnection, deps: Pick<Store
         read: (key, windowMs) => ask<WindowCount>('counter.read', name, options.maxKeys, key, windowMs),
       };
     },
+    // One question instead of two in a row: each waits for a turn of the worker's event loop
+    // (other requests' signatures) before it is sent and again before its answer is read.
+    rememberAndCount: (proof, hit) => ask<ProofAndCount>('replay.rememberAndCount', proof, hit),
     revocations,
     async check() {
       try {

@@ -36,7 +36,8 @@ export function countersOn(store: PluginCounterStore) {
   const call = (method: 'incr' | 'read', key: string, windowMs: number) =>
     new Promise<WindowCount>((resolve, reject) => {
       // `max` matters only for continueExceeding / exponentialBackoff, both off.
-      store[method](key, (error, result) => (error === null ? resolve(result!) : reject(error)), windowMs, 0);
+      // Only the contract's two fields: the local store adds its own, which would cross IPC.
+      store[method](key, (error, result) => (error === null ? resolve({ current: result!.current, ttl: result!.ttl }) : reject(error)), windowMs, 0);
     });
   return {
     incr: (key: string, windowMs: number) => call('incr', key, windowMs),

@@ -20,6 +20,7 @@ import { ReplayCacheFullError, ReplayShareExceededError, type ReplayCache } from
 import { UnavailableError } from '../domain/errors.ts';
 import { REVOCATION_KINDS, revocationKey } from '../record/ledger.ts';
 import { countersOn, RedisStore } from './rate-limit-stores.ts';
+import { rememberThenCount } from './remember-and-count.ts';
 import type { Counters, Revocation, RevocationKind, RevocationStore, SharedStore, StoreDeps, StoreOperation } from './store.ts';
 
 export interface RedisConnection {
@@ -248,6 +249,9 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
     driver: 'redis',
     replay,
     counters,
+    // Two round trips, as before: one script for both would be a second way of counting beside
+    // @fastify/rate-limit's, which the plugin's checkers use on the same keys.
+    rememberAndCount: rememberThenCount(replay, counters),
     revocations,
     async check() {
       try {

@@ -2,11 +2,11 @@
 // interface: DPoP replay detection, rate-limit counters and runtime revocations. One driver per
 // file: memory.ts (one process, today's behaviour), redis.ts (any number of replicas); the
 // factory in index.ts picks one by `store.driver`. Nothing here knows Fastify or src/config.
-import type { ReplayCache } from '../authenticate/replay-cache.ts';
+import type { ProofUse, ReplayCache } from '../authenticate/replay-cache.ts';
 import type { Revocation, RevocationKind } from '../record/ledger.ts';
 import type { PrimaryConnection } from './primary.ts';
 
-export type { PrimaryConnection, ReplayCache, Revocation, RevocationKind };
+export type { PrimaryConnection, ProofUse, ReplayCache, Revocation, RevocationKind };
 
 /**
  * A fixed window's count, in the shape @fastify/rate-limit's store contract reports it
@@ -38,6 +38,19 @@ export interface CounterOptions {
   readonly maxKeys: number;
 }
 
+/** One hit on one key of the limit called `counter` (the same counters as `counters(counter)`). */
+export interface CounterHit extends CounterOptions {
+  readonly counter: string;
+  readonly key: string;
+  readonly windowMs: number;
+}
+
+/** `rememberAndCount`'s answer: `count` is there when the proof was fresh, and only then. */
+export interface ProofAndCount {
+  readonly fresh: boolean;
+  readonly count: WindowCount | undefined;
+}
+
 /** Runtime revocations (admin API), in whatever the store keeps them. */
 export interface RevocationStore {
   list(): Promise<Revocation[]>;
@@ -64,6 +77,14 @@ export interface SharedStore {
   readonly replay: ReplayCache;
   /** Counters of the limit called `name` (`per-address`, `failed-auth`, `per-client`). */
   counters(name: string, options: CounterOptions): Counters;
+  /**
+   * A proof's first use and its client's count: remembers the proof as `replay.remember` does
+   * and, only when it was fresh, counts `hit` as `counters(hit.counter).incr` does (a replayed
+   * proof must not spend its victim's budget). Asked as one question where a question is a
+   * round trip that waits for a turn of another process's event loop (the primary driver);
+   * the others ask the two in turn (remember-and-count.ts). Throws what `remember` throws.
+   */
+  rememberAndCount(proof: ProofUse, hit: CounterHit): Promise<ProofAndCount>;
   readonly revocations: RevocationStore;
   /** Resolves when the store answers now; throws (its message is the readiness reason) when not. */
   check(): Promise<void>;

@@ -4,7 +4,7 @@
 // here once; runtime revocations are the file at the top of ledger.path (a single process keeps
 // them there too, so going from one worker to several keeps them).
 import { openMemoryStore } from '../store/memory.ts';
-import type { Counters, Revocation, RevocationKind, RevocationStore, SharedStore } from '../store/store.ts';
+import type { CounterHit, ProofUse, Revocation, RevocationKind, RevocationStore, SharedStore } from '../store/store.ts';
 import type { Handlers } from './link.ts';
 
 export interface StoreHost {
@@ -28,22 +28,15 @@ export function openStoreHost(options: StoreHostOptions): StoreHost {
   };
   const revocations = options.revocations ?? { list: none, put: none, delete: none };
   const store: SharedStore = openMemoryStore({ replay: options.replay, ledgerRevocations: revocations, now: options.now ?? Date.now });
-  // One set of counters per limit, however many workers ask for it.
-  const counters = new Map<string, Counters>();
-  const countersOf = (name: string, maxKeys: number): Counters => {
-    let found = counters.get(name);
-    if (found === undefined) {
-      found = store.counters(name, { maxKeys });
-      counters.set(name, found);
-    }
-    return found;
-  };
+  // The memory store keeps one set of counters per limit name, however many workers ask for it.
+  const countersOf = (name: string, maxKeys: number) => store.counters(name, { maxKeys });
   const changed = <T>(result: T): T => {
     options.onRevocationChange();
     return result;
   };
   const handlers = {
     'replay.remember': (key: string, expiresAt: number, client: string) => store.replay.remember(key, expiresAt, client),
+    'replay.rememberAndCount': (proof: ProofUse, hit: CounterHit) => store.rememberAndCount(proof, hit),
     'counter.incr': (name: string, maxKeys: number, key: string, windowMs: number) => countersOf(name, maxKeys).incr(key, windowMs),
     'counter.read': (name: string, maxKeys: number, key: string, windowMs: number) => countersOf(name, maxKeys).read(key, windowMs),
     'revocations.list': () => revocations.list(),

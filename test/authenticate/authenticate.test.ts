@@ -30,11 +30,15 @@ function setup(payload: Record<string, unknown>, claims: ClaimNames = CLAIMS) {
     algorithms: ['ES256'],
     verify: async () => JKT,
     consume: async (proof, jkt, client) => void consumed.push({ proof, jkt, client }),
+    use: (proof, jkt, client) => ({ key: `${jkt}:${proof}`, expiresAt: 0, client }),
+    judge: async (remembered) => {
+      if (!(await remembered)) throw new AuthenticationError('invalid_dpop_proof', 'used before', { scheme: 'DPoP' });
+    },
     keyCacheBytes: () => 0,
   };
   const authenticator = createAuthenticator({ accessTokens, dpop, claims, senderConstraint: 'required', authorityIssuer: 'https://authority.test' });
   const credentials: Credentials = { authorization: ['DPoP a.b.c'], dpop: ['the-proof'], method: 'GET', url: 'https://rt.test/token', clientCertificate: undefined };
-  return { authenticate: () => authenticator.authenticate(credentials), consumed };
+  return { authenticate: () => authenticator.authenticate(credentials), verify: () => authenticator.verify(credentials), consumed };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<AuthenticationError> {
@@ -58,6 +62,18 @@ describe('createAuthenticator: a well-typed OpTok', () => {
       scheme: 'DPoP',
     });
     expect([...principal.scopes]).toEqual(['registry.token.issue', 'other']);
+    expect(consumed).toEqual([{ proof: 'the-proof', jkt: JKT, client: 'svc-build' }]);
+  });
+
+  it('verify stops short of the proof\'s first use: the caller asks the replay cache, and judge says whether it was fresh', async () => {
+    const { verify, consumed } = setup(valid());
+    const { principal, proof } = await verify();
+    expect(principal.subject).toBe('svc-build');
+    expect(consumed).toEqual([]);
+    expect(proof?.use).toEqual({ key: `${JKT}:the-proof`, expiresAt: 0, client: 'svc-build' });
+    await expect(proof!.judge(Promise.resolve(true))).resolves.toBeUndefined();
+    await expect(proof!.judge(Promise.resolve(false))).rejects.toThrow(/used before/);
+    await proof!.record();
     expect(consumed).toEqual([{ proof: 'the-proof', jkt: JKT, client: 'svc-build' }]);
   });
 

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { AuthenticationError, TooManyRequestsError, UnavailableError } from '../../src/domain/errors.ts';
 import { createDpopVerifier, normaliseHtu, type DpopOptions, type DpopProofInput } from '../../src/authenticate/dpop.ts';
 import { createNonceSource } from '../../src/authenticate/dpop-nonce.ts';
-import { MemoryReplayCache } from '../../src/authenticate/replay-cache.ts';
+import { MemoryReplayCache, ReplayCacheFullError, ReplayShareExceededError } from '../../src/authenticate/replay-cache.ts';
 
 // A frozen clock well away from the real one: nothing may read Date.now behind our back.
 const NOW = 1_800_000_000_000;
@@ -361,6 +361,23 @@ describe('createDpopVerifier: consume (replay)', () => {
     await v.consume(proof, jkt, CLIENT);
     expect([...seen]).toEqual([`${jkt}:${JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString()).jti}`]);
     await expectInvalid(v.consume(proof, jkt, CLIENT), /used before/);
+  });
+});
+
+describe('createDpopVerifier: use and judge (the replay cache asked by the caller)', () => {
+  it('use names what consume remembers; judge gives consume\'s verdicts for the cache\'s answers', async () => {
+    const remembered: { key: string; expiresAt: number; client: string }[] = [];
+    const v = verifier({ replayCache: { remember: (key, expiresAt, client) => (remembered.push({ key, expiresAt, client }), true) } });
+    const proof = await makeProof();
+    const jkt = await v.verify(input(proof));
+    await v.consume(proof, jkt, CLIENT);
+    expect(v.use(proof, jkt, CLIENT)).toEqual(remembered[0]);
+    await expect(v.judge(Promise.resolve(true))).resolves.toBeUndefined();
+    await expectInvalid(v.judge(Promise.resolve(false)), /used before/);
+    const share = await v.judge(Promise.reject(new ReplayShareExceededError(3, 2500))).then(() => undefined, (e: unknown) => e);
+    expect(share).toMatchObject({ status: 429, retryAfterSeconds: 3 });
+    const full = await v.judge(Promise.reject(new ReplayCacheFullError(10))).then(() => undefined, (e: unknown) => e);
+    expect(full).toMatchObject({ status: 503, reason: 'replay_cache_full' });
   });
 });
 

@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthority, type DevAuthority } from '../../src/dev/authority.ts';
 import { parseConfig } from '../../src/config/loader.ts';
+import { openMemoryStore } from '../../src/store/memory.ts';
+import type { SharedStore } from '../../src/store/store.ts';
 import { AUDIENCE, baseConfig, CLIENTS, SERVICE, startStack, type Stack } from '../support/stack.ts';
 import { callWithProof, expectProblem, makeProof, newDpopKeys, rawRequest, tokenUrl, type KeyPair, type RawResponse } from '../support/dpop-client.ts';
 
@@ -126,6 +128,44 @@ describe('rateLimits.perClient', () => {
     await expectTooMany(await exchange(stack, { client: 'team-dpop', from: '127.0.0.2' }), 600);
     expect((await exchange(stack, { client: 'no-plan' })).status).toBe(200);
     expect(await rateLimitedCount(stack, 'per_client')).toBe(2);
+  });
+});
+
+describe('rateLimits.perClient with the proof\'s first use', () => {
+  let stack: Stack;
+  const asked: string[] = [];
+  beforeAll(async () => {
+    // The memory driver, with every question the service asks of it written down.
+    const store = openMemoryStore({ replay: { capacity: 1000, perClient: 100 }, ledgerRevocations: { list: async () => [], put: async () => {}, delete: async () => false }, now: Date.now });
+    const watched: SharedStore = {
+      ...store,
+      replay: { remember: (...args) => (asked.push('replay.remember'), store.replay.remember(...args)) },
+      counters: (name, options) => {
+        const counters = store.counters(name, options);
+        return {
+          incr: (key, windowMs) => (asked.push(`${name}.incr`), counters.incr(key, windowMs)),
+          read: (key, windowMs) => (asked.push(`${name}.read`), counters.read(key, windowMs)),
+        };
+      },
+      rememberAndCount: (proof, hit) => (asked.push(`replay.rememberAndCount(${hit.counter})`), store.rememberAndCount(proof, hit)),
+    };
+    stack = await startStack({ existingAuthority: authority, store: watched, ...limits({ perClient: { max: 2, windowSeconds: 600 } }) });
+  });
+  afterAll(async () => stack?.close());
+
+  it('are asked of the store as one question, and a replayed proof spends nothing of its client\'s budget', async () => {
+    const url = tokenUrl(stack.url, { service: SERVICE, scope: ['repository:library/base:pull'] });
+    const token = opToks['team-dpop'];
+    const proof = await makeProof(keys['team-dpop'], 'GET', url, token);
+    asked.length = 0;
+    expect((await callWithProof(url, { token, proof })).status).toBe(200);
+    // The address limits in the request hook, then the proof and the client's count at once.
+    expect(asked.filter((q) => !q.startsWith('per-address') && !q.startsWith('failed-auth'))).toEqual(['replay.rememberAndCount(per-client)']);
+    for (let i = 0; i < 3; i++) await expectProblem(await callWithProof(url, { token, proof }), { status: 401, code: 'invalid_dpop_proof', challenge: { scheme: 'DPoP', error: 'invalid_dpop_proof' } });
+    // Three replays later the client has one request left of its two.
+    expect((await exchange(stack, { client: 'team-dpop' })).status).toBe(200);
+    await expectTooMany(await exchange(stack, { client: 'team-dpop' }), 600);
+    expect(asked).not.toContain('replay.remember');
   });
 });
 

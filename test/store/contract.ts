@@ -72,6 +72,35 @@ export function sharedStoreContract(driver: string, open: () => Promise<StoreUnd
       expect((await b.incr('addr', 60_000)).current).toBe(1);
     });
 
+    it('remembers a proof and counts its client together: only a fresh proof is counted, on the counters of the same name', async () => {
+      const { store, clock } = subject;
+      const counter = `per-client-${randomUUID()}`;
+      const client = `c-${randomUUID()}`;
+      const hit = { counter, maxKeys: 100, key: client, windowMs: 60_000 };
+      const proof = { key: fresh(), expiresAt: clock.now + 60_000, client };
+      expect(await store.rememberAndCount(proof, hit)).toEqual({ fresh: true, count: { current: 1, ttl: expect.any(Number) } });
+      // A replayed proof spends nothing of its client's budget.
+      expect(await store.rememberAndCount(proof, hit)).toEqual({ fresh: false, count: undefined });
+      const counters = store.counters(counter, { maxKeys: 100 });
+      expect((await counters.read(client, 60_000)).current).toBe(1);
+      await counters.incr(client, 60_000);
+      const next = await store.rememberAndCount({ ...proof, key: fresh() }, hit);
+      expect(next.count?.current).toBe(3);
+      expect(next.count?.ttl).toBeGreaterThan(0);
+      expect(next.count?.ttl).toBeLessThanOrEqual(60_000);
+    });
+
+    it('refuses a proof over its client\'s share without counting it', async () => {
+      const { store, clock } = subject;
+      const counter = `per-client-${randomUUID()}`;
+      const client = `c-${randomUUID()}`;
+      const hit = { counter, maxKeys: 100, key: client, windowMs: 60_000 };
+      for (let i = 0; i < SHARE; i++) await store.rememberAndCount({ key: fresh(), expiresAt: clock.now + 10_000, client }, hit);
+      const over = await store.rememberAndCount({ key: fresh(), expiresAt: clock.now + 10_000, client }, hit).catch((error: unknown) => error);
+      expect(over).toBeInstanceOf(ReplayShareExceededError);
+      expect((await store.counters(counter, { maxKeys: 100 }).read(client, 60_000)).current).toBe(SHARE);
+    });
+
     it('keeps runtime revocations: put replaces, list shows all, delete says whether there was one', async () => {
       const { store } = subject;
       const value = `lic-${randomUUID()}`;

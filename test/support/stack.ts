@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config/loader.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { createService, type Service } from '../../src/service.ts';
 import { createLogger } from '../../src/telemetry/logger.ts';
+import type { SharedStore } from '../../src/store/store.ts';
 
 export const AUDIENCE = 'registry-token';
 export const SERVICE = 'registry.localhost';
@@ -79,6 +80,8 @@ export interface StackOptions {
   authority?: { accessTokenTtlSeconds?: number; signingAlg?: 'RS256' | 'ES256' };
   /** Reuse an Authority (several stacks, one Authority). */
   existingAuthority?: DevAuthority;
+  /** A shared store of the test's own (one to watch what the service asks of it). */
+  store?: SharedStore;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -96,7 +99,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const config = parseConfig(options.config === undefined ? raw : options.config(raw, dir));
   let service: Service;
   try {
-    service = await createService(config, { logger: createLogger({ level: 'info', destination: sink }) });
+    service = await createService(config, { logger: createLogger({ level: 'info', destination: sink }), ...(options.store === undefined ? {} : { store: options.store }) });
     await service.app.listen({ host: '127.0.0.1', port: 0 });
   } catch (error) {
     if (options.existingAuthority === undefined) await authority.close();
