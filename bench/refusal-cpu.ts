@@ -8,38 +8,40 @@
 // `failedAuthPerAddress`, with one scope and with 64 long scopes. What the abuse flood
 // costs the service per request, apart from its valid share (`npm run bench -- --abuse`).
 //
-//   node bench/refusal-cpu.ts [--requests 8000] [--concurrency 8]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// With `--workers N` the service runs N workers (the memory store in the primary, reached over
+// IPC) and the CPU is the whole process tree's.
+//
+//   node bench/refusal-cpu.ts [--requests 8000] [--concurrency 8] [--workers 1]
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAuthority } from '../src/dev/authority.ts';
+import { cpuSecondsOf, treeOf } from './support/proc.ts';
 import { BATTERY_CLIENTS } from '../test/battery/support/clients.ts';
 import { applyAbuseConfig, longScopes } from '../test/battery/support/flood.ts';
 import { freePort, startServiceProcess, writeConfig } from '../test/support/process.ts';
 import { AUDIENCE, SERVICE, baseConfig } from '../test/support/stack.ts';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '8000' }, concurrency: { type: 'string', default: '8' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '8000' }, concurrency: { type: 'string', default: '8' }, workers: { type: 'string', default: '1' } } });
 const REQUESTS = Math.max(100, Number(values.requests) || 8000);
 const CONCURRENCY = Math.max(1, Number(values.concurrency) || 8);
+const WORKERS = Math.max(1, Number(values.workers) || 1);
 
 const dir = mkdtempSync(join(tmpdir(), 'registry-token-refusal-cpu-'));
 const authority = await startAuthority({ audience: AUDIENCE, clients: BATTERY_CLIENTS, accessTokenTtlSeconds: 600 });
 const port = await freePort();
 const config = baseConfig(authority, dir);
-config.server = { host: '127.0.0.1', workers: 1, port };
+config.server = { host: '127.0.0.1', workers: WORKERS, port };
 config.telemetry = { logLevel: 'warn' };
 applyAbuseConfig(config);
 // Only failed authentications block an address here: the runs are far longer than the flood.
 (config.rateLimits as { perAddress: unknown }).perAddress = { max: 1_000_000_000, windowSeconds: 600 };
 const service = await startServiceProcess(writeConfig(join(dir, 'config.yaml'), config), port);
 
-/** The service's CPU so far, in ms (utime + stime of /proc/PID/stat, 10 ms ticks). */
-const cpuMs = (): number => {
-  const fields = readFileSync(`/proc/${service.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
+/** The service's CPU so far, in ms: every process of its tree (the primary and its workers). */
+const cpuMs = (): number => treeOf(service.child.pid!).reduce((sum, pid) => sum + cpuSecondsOf(pid) * 1000, 0);
 const tokenUrl = (scopes: readonly string[]) => {
   const url = new URL('/token', service.url);
   url.searchParams.set('service', SERVICE);
@@ -85,7 +87,7 @@ try {
   process.stdout.write(
     [
       '',
-      `## registry-token CPU per refused request (${new Date().toISOString()}, node ${process.version}, ${CONCURRENCY} at a time)`,
+      `## registry-token CPU per refused request (${new Date().toISOString()}, node ${process.version}, ${CONCURRENCY} at a time, ${WORKERS} worker${WORKERS === 1 ? '' : 's'})`,
       '',
       '| request | sent | answers | service CPU µs / request | requests/s |',
       '|---|---:|---|---:|---:|',

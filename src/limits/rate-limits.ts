@@ -14,6 +14,7 @@ import { TooManyRequestsError } from '../domain/errors.ts';
 import type { SharedStore, WindowCount } from '../store/store.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { ClientLimiter } from './client-limiter.ts';
+import { RefusedAddresses, type AddressLimit } from './refused-addresses.ts';
 
 export interface Limit {
   max: number;
@@ -45,12 +46,15 @@ type PluginCallback = (error: Error | null, result: { current: number; ttl: numb
 /** Keys per counter before the least recently used is dropped: bounded memory under a spread flood. */
 const KEYS_PER_LIMIT = 100_000;
 
-/** The remaining window in whole seconds, when the key is at or over `max`. */
+/** Addresses remembered as refused (refused-addresses.ts): a spread flood drops the oldest. */
+const REFUSED_ADDRESSES = 10_000;
+
+/** The remaining window in milliseconds, when the key is at or over `max`. */
 async function overLimit(check: Checker, request: FastifyRequest, increment: boolean): Promise<number | undefined> {
   const result = await check(request, { increment });
   if (result.isAllowed) return undefined;
   const over = increment ? result.isExceeded : result.remaining === 0 && result.ttl > 0;
-  return over ? result.ttlInSeconds : undefined;
+  return over ? result.ttl : undefined;
 }
 
 /**
@@ -130,25 +134,32 @@ export function createRateLimits(
     const perAddress = counter('per-address', options.perAddress, address);
     const failedAuth = counter('failed-auth', options.failedAuthPerAddress, address);
 
+    const refused = new RefusedAddresses(REFUSED_ADDRESSES);
+    const refusal = (limit: AddressLimit, remainingMs: number) => {
+      const retryAfterSeconds = Math.ceil(remainingMs / 1000);
+      metrics.rateLimited(limit);
+      const why = limit === 'failed_auth'
+        ? `too many failed authentications from this address (${per(options.failedAuthPerAddress)})`
+        : `too many requests from this address (${per(options.perAddress)})`;
+      return new TooManyRequestsError(`${why}; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+    };
+
     app.addHook('onRequest', async (request) => {
       if (!hooks.applies(request)) return;
+      const key = address.keyGenerator(request);
+      const known = refused.get(key);
+      if (known !== undefined) throw refusal(known.limit, known.remainingMs);
       // Both asked at once: with workers (or Redis) each question is a round trip, and a request
       // waited for two of them in a row before anything else. An address refused for its failed
       // authentications is counted per address too; it is refused either way.
-      const [blocked, retryAfterSeconds] = await Promise.all([overLimit(failedAuth, request, false), overLimit(perAddress, request, true)]);
-      if (blocked !== undefined) {
-        metrics.rateLimited('failed_auth');
-        throw new TooManyRequestsError(
-          `too many failed authentications from this address (${per(options.failedAuthPerAddress)}); retry in ${blocked} s`,
-          { retryAfterSeconds: blocked },
-        );
+      const [blockedMs, overMs] = await Promise.all([overLimit(failedAuth, request, false), overLimit(perAddress, request, true)]);
+      if (blockedMs !== undefined) {
+        refused.add(key, 'failed_auth', blockedMs);
+        throw refusal('failed_auth', blockedMs);
       }
-      if (retryAfterSeconds !== undefined) {
-        metrics.rateLimited('per_address');
-        throw new TooManyRequestsError(
-          `too many requests from this address (${per(options.perAddress)}); retry in ${retryAfterSeconds} s`,
-          { retryAfterSeconds },
-        );
+      if (overMs !== undefined) {
+        refused.add(key, 'per_address', overMs);
+        throw refusal('per_address', overMs);
       }
     });
 

@@ -131,25 +131,32 @@ describe('rateLimits.perClient', () => {
   });
 });
 
-describe('rateLimits.perClient with the proof\'s first use', () => {
+/** The memory driver, with every question the service asks of it written down in `asked`. */
+function watchedStore(asked: string[]): SharedStore {
+  const store = openMemoryStore({ replay: { capacity: 1000, perClient: 100 }, ledgerRevocations: { list: async () => [], put: async () => {}, delete: async () => false }, now: Date.now });
+  return {
+    ...store,
+    replay: { remember: (...args) => (asked.push('replay.remember'), store.replay.remember(...args)) },
+    counters: (name, options) => {
+      const counters = store.counters(name, options);
+      return {
+        incr: (key, windowMs) => (asked.push(`${name}.incr`), counters.incr(key, windowMs)),
+        read: (key, windowMs) => (asked.push(`${name}.read`), counters.read(key, windowMs)),
+      };
+    },
+    rememberAndCount: (proof, hit) => (asked.push(`replay.rememberAndCount(${hit.counter})`), store.rememberAndCount(proof, hit)),
+  };
+}
+
+describe('rateLimits: what is asked of the shared store', () => {
   let stack: Stack;
   const asked: string[] = [];
   beforeAll(async () => {
-    // The memory driver, with every question the service asks of it written down.
-    const store = openMemoryStore({ replay: { capacity: 1000, perClient: 100 }, ledgerRevocations: { list: async () => [], put: async () => {}, delete: async () => false }, now: Date.now });
-    const watched: SharedStore = {
-      ...store,
-      replay: { remember: (...args) => (asked.push('replay.remember'), store.replay.remember(...args)) },
-      counters: (name, options) => {
-        const counters = store.counters(name, options);
-        return {
-          incr: (key, windowMs) => (asked.push(`${name}.incr`), counters.incr(key, windowMs)),
-          read: (key, windowMs) => (asked.push(`${name}.read`), counters.read(key, windowMs)),
-        };
-      },
-      rememberAndCount: (proof, hit) => (asked.push(`replay.rememberAndCount(${hit.counter})`), store.rememberAndCount(proof, hit)),
-    };
-    stack = await startStack({ existingAuthority: authority, store: watched, ...limits({ perClient: { max: 2, windowSeconds: 600 } }) });
+    stack = await startStack({
+      existingAuthority: authority,
+      store: watchedStore(asked),
+      ...limits({ perAddress: { max: 6, windowSeconds: 600 }, perClient: { max: 2, windowSeconds: 600 }, failedAuthPerAddress: { max: 4, windowSeconds: 600 } }),
+    });
   });
   afterAll(async () => stack?.close());
 
@@ -166,6 +173,25 @@ describe('rateLimits.perClient with the proof\'s first use', () => {
     expect((await exchange(stack, { client: 'team-dpop' })).status).toBe(200);
     await expectTooMany(await exchange(stack, { client: 'team-dpop' }), 600);
     expect(asked).not.toContain('replay.remember');
+  });
+
+  it('an address once refused is refused again without asking the store, until its window closes; others are still asked', async () => {
+    // 127.0.0.1 has made 6 requests above: the next is over its per-address limit.
+    await expectTooMany(await exchange(stack, { from: '127.0.0.1' }), 600);
+    asked.length = 0;
+    for (let i = 0; i < 5; i++) {
+      const detail = await expectTooMany(await exchange(stack, { from: '127.0.0.1' }), 600);
+      expect(detail).toMatch(/too many requests from this address \(at most 6 in 600 s\); retry in \d+ s/);
+    }
+    expect(asked).toEqual([]);
+    // Failed authentications from another address: refused by the store once, then from memory.
+    for (let i = 0; i < 4; i++) expect((await exchange(stack, { token: forged(), from: '127.0.0.2' })).status).toBe(401);
+    await expectTooMany(await exchange(stack, { client: 'no-plan', from: '127.0.0.2' }), 600);
+    asked.length = 0;
+    for (let i = 0; i < 3; i++) expect(await expectTooMany(await exchange(stack, { client: 'no-plan', from: '127.0.0.2' }), 600)).toMatch(/too many failed authentications/);
+    expect(asked).toEqual([]);
+    expect(await rateLimitedCount(stack, 'per_address')).toBe(6);
+    expect(await rateLimitedCount(stack, 'failed_auth')).toBe(4);
   });
 });
 
