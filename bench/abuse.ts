@@ -8,7 +8,7 @@
 // Bounded: 1,200 attack requests and 120 valid ones, a few seconds; a 60 s guard.
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair } from 'jose';
 import type { webcrypto } from 'node:crypto';
@@ -18,6 +18,27 @@ import { freePort, startServiceProcess, writeConfig } from '../test/support/proc
 import { BATTERY_CLIENTS } from '../test/battery/support/clients.ts';
 import { abuseAttackers, applyAbuseConfig, flood, percentile, proofFor, send } from '../test/battery/support/flood.ts';
 import type { ValidClientCommand, ValidClientResult } from './load/valid-client.ts';
+import { cpuSecondsOf, machineCpu, schedOf, treeOf } from './support/proc.ts';
+
+/** CPU seconds so far of every process taking part, and whether the service's main thread waited for a core. */
+function cpuNow(servicePid: number, validPid: number) {
+  const bench = process.cpuUsage();
+  return {
+    at: performance.now(),
+    service: treeOf(servicePid).reduce((sum, pid) => sum + cpuSecondsOf(pid), 0),
+    main: schedOf(servicePid, servicePid),
+    attackers: (bench.user + bench.system) / 1e6,
+    valid: cpuSecondsOf(validPid),
+    machine: machineCpu().busy,
+  };
+}
+
+/** The flood's CPU, as percentages of one core: who used the machine's cores while it lasted. */
+function cpuDuring(a: ReturnType<typeof cpuNow>, b: ReturnType<typeof cpuNow>): string {
+  const seconds = (b.at - a.at) / 1000;
+  const pct = (value: number) => `${Math.round((100 * value) / seconds)} %`;
+  return `service ${pct(b.service - a.service)} (its main thread on a core ${pct(b.main.run - a.main.run)}, runnable but waiting for one ${pct(b.main.wait - a.main.wait)}), attackers and Authority (this process) ${pct(b.attackers - a.attackers)}, valid client ${pct(b.valid - a.valid)}, machine ${pct(b.machine - a.machine)} of ${availableParallelism() * 100} %`;
+}
 
 const P99_LIMIT_MS = 50;
 const GUARD_MS = 60_000;
@@ -25,7 +46,7 @@ const GUARD_MS = 60_000;
 const log = (message: string) => process.stderr.write(`[bench --abuse] ${message}\n`);
 
 /** Forks bench/load/valid-client.ts and hands it its requests; `go` starts it, `done` has its latencies. */
-async function startValidClient(command: ValidClientCommand): Promise<{ go(): void; done: Promise<ValidClientResult> }> {
+async function startValidClient(command: ValidClientCommand): Promise<{ pid: number; go(): void; done: Promise<ValidClientResult> }> {
   const child = fork(new URL('./load/valid-client.ts', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = () =>
     new Promise<{ op: string; result?: ValidClientResult; error?: string }>((resolve, reject) => {
@@ -42,6 +63,7 @@ async function startValidClient(command: ValidClientCommand): Promise<{ go(): vo
   if (prepared.op !== 'ready') throw new Error(`the valid client failed: ${prepared.error}`);
   const finished = next();
   return {
+    pid: child.pid!,
     go: () => child.send({ op: 'go' }),
     done: finished.then((message) => {
       if (message.op !== 'done') throw new Error(`the valid client failed: ${message.error}`);
@@ -106,9 +128,14 @@ async function abuseRun(): Promise<{ p99: number; ok: boolean }> {
       requests: 0,
       pauseMs: 10,
       make: () => Promise.reject(new Error('the valid client runs in its own process')),
-      onStart: () => validClient.go(),
+      onStart: () => {
+        floodStart = cpuNow(service!.child.pid!, validClient.pid);
+        validClient.go();
+      },
     });
-    const [result, valid] = await Promise.all([flooded, validClient.done]);
+    let floodStart: ReturnType<typeof cpuNow> | undefined;
+    const floodCpu = flooded.then(() => cpuDuring(floodStart!, cpuNow(service!.child.pid!, validClient.pid)));
+    const [result, valid, cpu] = await Promise.all([flooded, validClient.done, floodCpu]);
     const p50 = percentile(valid.latenciesMs, 0.5);
     const p99 = percentile(valid.latenciesMs, 0.99);
     const served = valid.statuses[200] ?? 0;
@@ -123,6 +150,8 @@ async function abuseRun(): Promise<{ p99: number; ok: boolean }> {
         `| valid client (127.0.0.1, its own process) | ${valid.latenciesMs.length} | ${JSON.stringify(valid.statuses)} |`,
         '',
         `flood ${result.seconds.toFixed(1)} s (the attackers), valid client ${(valid.latenciesMs.reduce((a, b) => a + b, 0) / 1000 + (valid.latenciesMs.length * 10) / 1000).toFixed(1)} s; valid client p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (limit ${P99_LIMIT_MS} ms)`,
+        '',
+        `CPU while the attackers ran: ${cpu}`,
         '',
       ].join('\n'),
     );
