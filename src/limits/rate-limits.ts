@@ -11,7 +11,7 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { TooManyRequestsError } from '../domain/errors.ts';
-import type { SharedStore, WindowCount } from '../store/store.ts';
+import type { Counters, SharedStore, WindowCount } from '../store/store.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { ClientLimiter } from './client-limiter.ts';
 import { RefusedAddresses, type AddressLimit } from './refused-addresses.ts';
@@ -63,7 +63,7 @@ async function overLimit(check: Checker, request: FastifyRequest, increment: boo
  */
 function pluginStore(counters: SharedStore['counters']) {
   return class SharedCounters {
-    readonly #counters: ReturnType<SharedStore['counters']> | undefined;
+    readonly #counters: Counters | undefined;
     constructor(params: { counter?: string }) {
       this.#counters = params.counter === undefined ? undefined : counters(params.counter, { maxKeys: KEYS_PER_LIMIT });
     }
@@ -76,7 +76,7 @@ function pluginStore(counters: SharedStore['counters']) {
     read(key: string, callback: PluginCallback, timeWindow: number): void {
       this.#use().read(key, timeWindow).then((count) => callback(null, count), (error: Error) => callback(error, null));
     }
-    #use(): ReturnType<SharedStore['counters']> {
+    #use(): Counters {
       if (this.#counters === undefined) throw new Error('a rate limit without a counter name');
       return this.#counters;
     }
