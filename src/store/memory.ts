@@ -4,7 +4,6 @@
 // balancer use the redis driver, or a proof replayed to another replica is accepted there.
 import { MemoryReplayCache } from '../authenticate/replay-cache.ts';
 import { countersOn, LocalStore } from './rate-limit-stores.ts';
-import { rememberThenCount } from './remember-and-count.ts';
 import type { Counters, SharedStore, StoreDeps } from './store.ts';
 
 export function openMemoryStore(deps: Pick<StoreDeps, 'replay' | 'ledgerRevocations' | 'now'>): SharedStore {
@@ -24,7 +23,12 @@ export function openMemoryStore(deps: Pick<StoreDeps, 'replay' | 'ledgerRevocati
     driver: 'memory',
     replay,
     counters,
-    rememberAndCount: rememberThenCount(replay, counters),
+    // In this process the two questions cost no more than one.
+    async rememberAndCount(proof, hit) {
+      const fresh = replay.remember(proof.key, proof.expiresAt, proof.client);
+      if (!fresh) return { fresh, count: undefined };
+      return { fresh, count: await counters(hit.counter, hit).incr(hit.key, hit.windowMs) };
+    },
     revocations: deps.ledgerRevocations,
     async check() {},
     async close() {},

@@ -10,7 +10,8 @@
 //   replay:<jkt>:<jti>              one remembered proof, expiring with it (SET NX PX)
 //   replay-share:{<client>}         sorted set of that client's unexpired proofs, by expiry, at
 //                                   most replayCachePerClient of them, expiring with the last
-//   rate:<limit>:<key>              @fastify/rate-limit's fixed-window counters
+//   rate:<limit>:<key>              fixed-window counters: a count, expiring when its window
+//                                   closes (the layout of @fastify/rate-limit's RedisStore)
 //   revocations                     hash revocationKey(kind, value, tenant) -> revocation JSON
 // and the pub/sub channel <keyPrefix>revocations, told of every change.
 import { readFileSync } from 'node:fs';
@@ -19,9 +20,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ReplayCacheFullError, ReplayShareExceededError, type ReplayCache } from '../authenticate/replay-cache.ts';
 import { UnavailableError } from '../domain/errors.ts';
 import { REVOCATION_KINDS, revocationKey } from '../record/ledger.ts';
-import { countersOn, RedisStore } from './rate-limit-stores.ts';
-import { rememberThenCount } from './remember-and-count.ts';
-import type { Counters, Revocation, RevocationKind, RevocationStore, SharedStore, StoreDeps, StoreOperation } from './store.ts';
+import type { Counters, Revocation, RevocationKind, RevocationStore, SharedStore, StoreDeps, StoreOperation, WindowCount } from './store.ts';
 
 export interface RedisConnection {
   /** redis://[user:password@]host:port[/db] or rediss:// for TLS. */
@@ -46,24 +45,73 @@ export interface RedisConnection {
  * Returns {1, 0} new, {0, 0} replay, {-1, ms until the client's oldest proof expires} over share.
  */
 const REMEMBER = `
-local now = tonumber(ARGV[1])
-local expiresAt = tonumber(ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
-if redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') >= tonumber(ARGV[3]) then
-  local oldest = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-  return {-1, math.max(1, tonumber(oldest[2]) - now)}
+local function remember(proofKey, shareKey, now, expiresAt, share, member)
+  if redis.call('EXISTS', proofKey) == 1 then return {0, 0} end
+  if redis.call('ZCOUNT', shareKey, '(' .. now, '+inf') >= share then
+    local oldest = redis.call('ZRANGEBYSCORE', shareKey, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    return {-1, math.max(1, tonumber(oldest[2]) - now)}
+  end
+  local ttl = math.max(1, expiresAt - now)
+  if not redis.call('SET', proofKey, '1', 'NX', 'PX', ttl) then return {0, 0} end
+  redis.call('ZREMRANGEBYSCORE', shareKey, '-inf', now)
+  redis.call('ZADD', shareKey, expiresAt, member)
+  if redis.call('PTTL', shareKey) < ttl then redis.call('PEXPIRE', shareKey, ttl) end
+  return {1, 0}
 end
-local ttl = math.max(1, expiresAt - now)
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ttl) then return {0, 0} end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('ZADD', KEYS[2], expiresAt, ARGV[4])
-if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-return {1, 0}
+`;
+
+/**
+ * One hit on a fixed window that neither slides nor restarts: the first hit opens it for
+ * `windowMs`. Returns {count, ms until the window closes}. The counting of @fastify/rate-limit's
+ * RedisStore (without continueExceeding or backoff), which this driver used until the proof's
+ * script had to count in the same round trip: one script counts here, on the same keys. A key
+ * left without an expiry (written by hand) gets one rather than refusing forever.
+ */
+const COUNT = `
+local function count(key, windowMs)
+  local current = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if current == 1 or ttl < 0 then
+    redis.call('PEXPIRE', key, windowMs)
+    ttl = windowMs
+  end
+  return {current, ttl}
+end
+`;
+
+/** The window's count without adding to it: {0, 0} when no window is open. */
+const READ = `
+local current = redis.call('GET', KEYS[1])
+if not current then return {0, 0} end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then ttl = 0 end
+return {tonumber(current), ttl}
 `;
 
 type Client = Redis & {
   rememberProof(proofKey: string, shareKey: string, now: number, expiresAt: number, share: number, member: string): Promise<[number, number]>;
+  /** {remember's two values, then the count and its ttl when the proof was new (else 0, 0)}. */
+  rememberAndCount(proofKey: string, shareKey: string, counterKey: string, now: number, expiresAt: number, share: number, member: string, windowMs: number): Promise<[number, number, number, number]>;
+  countHit(counterKey: string, windowMs: number): Promise<[number, number]>;
+  readHits(counterKey: string): Promise<[number, number]>;
 };
+
+function defineScripts(client: Redis): void {
+  client.defineCommand('rememberProof', {
+    numberOfKeys: 2,
+    lua: `${REMEMBER}\nreturn remember(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])`,
+  });
+  client.defineCommand('rememberAndCount', {
+    numberOfKeys: 3,
+    lua: `${REMEMBER}\n${COUNT}
+local remembered = remember(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+if remembered[1] ~= 1 then return {remembered[1], remembered[2], 0, 0} end
+local counted = count(KEYS[3], tonumber(ARGV[5]))
+return {1, 0, counted[1], counted[2]}`,
+  });
+  client.defineCommand('countHit', { numberOfKeys: 1, lua: `${COUNT}\nreturn count(KEYS[1], tonumber(ARGV[1]))` });
+  client.defineCommand('readHits', { numberOfKeys: 1, lua: READ });
+}
 
 /** Where the client connects, for logs: never the password. */
 export function describeRedis(url: string): string {
@@ -141,7 +189,7 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
   const options = clientOptions(connection);
   const target = withoutCredentials(connection.url);
   const client = new Redis(target, options) as Client;
-  client.defineCommand('rememberProof', { numberOfKeys: 2, lua: REMEMBER });
+  defineScripts(client);
   // Pub/sub needs a connection of its own; it may queue its SUBSCRIBE until connected and
   // resubscribes by itself after a reconnect.
   const subscriber = new Redis(target, { ...options, enableOfflineQueue: true, autoResubscribe: true });
@@ -181,24 +229,33 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
   };
 
   const replayOptions = deps.replay;
+  // The proof's key alone says whether it was seen: whoever presents it again replays it.
+  const shareKey = (clientName: string) => `replay-share:{${encodeURIComponent(clientName)}}`;
+  const counterKey = (name: string, key: string) => `rate:${name}:${key}`;
+  const windowCount = ([current, ttl]: readonly [number, number]): WindowCount => ({ current, ttl });
   const replay: ReplayCache = {
     async remember(key, expiresAt, clientName) {
-      // The proof's key alone says whether it was seen: whoever presents it again replays it.
-      const share = `replay-share:{${encodeURIComponent(clientName)}}`;
       const [outcome, retryAfterMs] = await timed('replay', () =>
-        client.rememberProof(`replay:${key}`, share, deps.now(), expiresAt, replayOptions.perClient, key),
+        client.rememberProof(`replay:${key}`, shareKey(clientName), deps.now(), expiresAt, replayOptions.perClient, key),
       );
       if (outcome === -1) throw new ReplayShareExceededError(replayOptions.perClient, retryAfterMs);
       return outcome === 1;
     },
   };
 
-  const counters = (name: string): Counters => {
-    const counting = countersOn(new RedisStore(false, false, client, `rate:${name}:`));
-    return {
-      incr: (key, windowMs) => timed('counter', () => counting.incr(key, windowMs)),
-      read: (key, windowMs) => timed('counter', () => counting.read(key, windowMs)),
-    };
+  const counters = (name: string): Counters => ({
+    incr: (key, windowMs) => timed('counter', async () => windowCount(await client.countHit(counterKey(name, key), windowMs))),
+    read: (key) => timed('counter', async () => windowCount(await client.readHits(counterKey(name, key)))),
+  });
+
+  // One script, one round trip: the count waits on the proof's answer inside Redis, not across
+  // the network (the replay share and the counter keep their own keys).
+  const rememberAndCount: SharedStore['rememberAndCount'] = async (proof, hit) => {
+    const [outcome, retryAfterMs, current, ttl] = await timed('replay', () =>
+      client.rememberAndCount(`replay:${proof.key}`, shareKey(proof.client), counterKey(hit.counter, hit.key), deps.now(), proof.expiresAt, replayOptions.perClient, proof.key, hit.windowMs),
+    );
+    if (outcome === -1) throw new ReplayShareExceededError(replayOptions.perClient, retryAfterMs);
+    return outcome === 1 ? { fresh: true, count: { current, ttl } } : { fresh: false, count: undefined };
   };
 
   const revocations: RevocationStore = {
@@ -249,9 +306,7 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
     driver: 'redis',
     replay,
     counters,
-    // Two round trips, as before: one script for both would be a second way of counting beside
-    // @fastify/rate-limit's, which the plugin's checkers use on the same keys.
-    rememberAndCount: rememberThenCount(replay, counters),
+    rememberAndCount,
     revocations,
     async check() {
       try {

@@ -80,9 +80,8 @@ export interface SharedStore {
   /**
    * A proof's first use and its client's count: remembers the proof as `replay.remember` does
    * and, only when it was fresh, counts `hit` as `counters(hit.counter).incr` does (a replayed
-   * proof must not spend its victim's budget). Asked as one question where a question is a
-   * round trip that waits for a turn of another process's event loop (the primary driver);
-   * the others ask the two in turn (remember-and-count.ts). Throws what `remember` throws.
+   * proof must not spend its victim's budget). One question: one IPC message to the primary
+   * process, one Redis script; in this process, the two in turn. Throws what `remember` throws.
    */
   rememberAndCount(proof: ProofUse, hit: CounterHit): Promise<ProofAndCount>;
   readonly revocations: RevocationStore;

@@ -113,6 +113,29 @@ describe('redis store', () => {
       expect(counted).toEqual([1, 2, 3, 4, 5, 6]);
     });
 
+    it('remembers a proof and counts its client in one command (one round trip), on the counter keys the plain counters use', async () => {
+      const name = `per-client-${randomUUID()}`;
+      const subject = `subject-${randomUUID()}`;
+      await b.store.counters(name, { maxKeys: 10 }).incr(subject, 60_000);
+      a.commands.length = 0;
+      const answer = await a.store.rememberAndCount({ key: `jkt:${randomUUID()}`, expiresAt: a.clock.now + 60_000, client: subject }, { counter: name, maxKeys: 10, key: subject, windowMs: 60_000 });
+      expect(answer).toEqual({ fresh: true, count: { current: 2, ttl: expect.any(Number) } });
+      expect(a.commands).toEqual([{ operation: 'replay', outcome: 'ok' }]);
+      expect(await b.store.counters(name, { maxKeys: 10 }).read(subject, 60_000)).toEqual({ current: 2, ttl: expect.any(Number) });
+      const pttl = Number(await redis.cli('PTTL', `test:rate:${name}:${subject}`));
+      expect(pttl).toBeGreaterThan(0);
+      expect(pttl).toBeLessThanOrEqual(60_000);
+    });
+
+    it('gives a counter key found without an expiry one, rather than refusing its key forever', async () => {
+      const name = `hand-written-${randomUUID()}`;
+      await redis.cli('SET', `test:rate:${name}:k`, '41');
+      expect(await a.store.counters(name, { maxKeys: 10 }).incr('k', 5_000)).toEqual({ current: 42, ttl: 5_000 });
+      const pttl = Number(await redis.cli('PTTL', `test:rate:${name}:k`));
+      expect(pttl).toBeGreaterThan(0);
+      expect(pttl).toBeLessThanOrEqual(5_000);
+    });
+
     it('tells the other of a revocation at once (pub/sub), before its next poll', async () => {
       const seen: string[][] = [];
       const watch = await watchRevocations(b.store.revocations, {
