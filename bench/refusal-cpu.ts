@@ -21,7 +21,8 @@ import { startAuthority } from '../src/dev/authority.ts';
 import { cpuSecondsOf, treeOf } from './support/proc.ts';
 import { BATTERY_CLIENTS } from '../test/battery/support/clients.ts';
 import { applyAbuseConfig, longScopes } from '../test/battery/support/flood.ts';
-import { freePort, startServiceProcess, writeConfig } from '../test/support/process.ts';
+import { CLI, freePort, startServiceProcess, writeConfig } from '../test/support/process.ts';
+import { SHIPPED_NODE_FLAG } from './support/service.ts';
 import { AUDIENCE, SERVICE, baseConfig } from '../test/support/stack.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '8000' }, concurrency: { type: 'string', default: '8' }, workers: { type: 'string', default: '1' } } });
@@ -38,7 +39,8 @@ config.telemetry = { logLevel: 'warn' };
 applyAbuseConfig(config);
 // Only failed authentications block an address here: the runs are far longer than the flood.
 (config.rateLimits as { perAddress: unknown }).perAddress = { max: 1_000_000_000, windowSeconds: 600 };
-const service = await startServiceProcess(writeConfig(join(dir, 'config.yaml'), config), port);
+// As it ships: src/cli.ts's own first line carries the flag, which `node src/cli.ts` skips.
+const service = await startServiceProcess(writeConfig(join(dir, 'config.yaml'), config), port, {}, [], { file: process.execPath, args: [SHIPPED_NODE_FLAG, CLI] });
 
 /** The service's CPU so far, in ms: every process of its tree (the primary and its workers). */
 const cpuMs = (): number => treeOf(service.child.pid!).reduce((sum, pid) => sum + cpuSecondsOf(pid) * 1000, 0);

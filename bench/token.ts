@@ -54,7 +54,7 @@ import type { GeneratorCommand, LoadSummary } from './load/generator.ts';
 import { proofMaker, type LoadClient } from './load/proofs.ts';
 import { rsaSpeed } from './support/openssl.ts';
 import { between, round, sleep, snapshot, treeMemoryOf, waitForQuiet, type CpuWindow } from './support/proc.ts';
-import { AUDIENCE, SERVICE, ledgerLines, serviceConfig, startService, verifyChain, type ServiceProcess } from './support/service.ts';
+import { AUDIENCE, SERVICE, SHIPPED_NODE_FLAG, ledgerLines, serviceConfig, startService, verifyChain, type ServiceProcess } from './support/service.ts';
 import { stageCosts, stageTable, tmpfsDir, type Keys, type StageCosts } from './stages.ts';
 import { freePort } from '../test/support/process.ts';
 import { startRedis } from '../test/support/redis.ts';
@@ -65,8 +65,6 @@ const SAMPLE_CERT = join(ROOT, 'etc/registry-signing-sample.crt');
 const ISSUE = 'registry.token.issue';
 /** Enough clients that no one's share of the replay cache (a tenth by default) is reached at load. */
 const CLIENT_COUNT = 16;
-/** The V8 flag the service ships with (docs/performance.md, "Memory"). */
-const SHIPPED_NODE_FLAG = '--max-semi-space-size=16';
 /** authority.dpop.maxAgeSeconds + clockToleranceSeconds of the bench config: the replay cache's window. */
 const PROOF_WINDOW_SECONDS = 65;
 

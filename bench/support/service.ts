@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { sleep } from './proc.ts';
 
 export const AUDIENCE = 'registry-token';
+/** The V8 flag the service ships with (src/cli.ts's first line, `npm start`, the Dockerfile; docs/performance.md, "Memory"). */
+export const SHIPPED_NODE_FLAG = '--max-semi-space-size=16';
 export const SERVICE = 'registry.localhost';
 
 export interface ServiceProcess {

@@ -92,10 +92,17 @@ function tally(result: AttackResult, answer: Answer): void {
  * (and its DPoP proof) is made before the clock starts: on a machine of two cores the load
  * generator shares the CPU with the service, and signing proofs during the flood would measure
  * the generator, not the service. Proofs stay well inside their 60 s window.
+ *
+ * With `practice`, each attacker first sends that many GETs of `practice.url` (a route no limit
+ * counts) as it will send the flood, on connections it then closes: the generator's own code is
+ * compiled before the clock starts, and the flood still opens its connections cold. In a fresh
+ * generator process that code was otherwise compiled during the flood's first tenth of a second,
+ * on the two cores the service uses too (docs/reliability.md).
  */
-export async function flood(attackers: readonly Attacker[], valid: ValidClient): Promise<FloodResult> {
+export async function flood(attackers: readonly Attacker[], valid: ValidClient, practice?: { url: string; requests: number }): Promise<FloodResult> {
   const prepared = await Promise.all(attackers.map((attacker) => Promise.all(Array.from({ length: attacker.requests }, (_, i) => attacker.make(i)))));
   const validRequests = await Promise.all(Array.from({ length: valid.requests }, (_, i) => valid.make(i)));
+  if (practice !== undefined) await Promise.all(attackers.map((attacker) => rehearse(attacker, practice)));
   const started = performance.now();
   valid.onStart?.();
   const results: Record<string, AttackResult> = {};
@@ -134,6 +141,20 @@ export async function flood(attackers: readonly Attacker[], valid: ValidClient):
   await Promise.all([...attacks, client]);
   for (const agent of agents) agent.destroy();
   return { attackers: results, valid: { statuses, latenciesMs, failures }, seconds: (performance.now() - started) / 1000 };
+}
+
+/** `practice.requests` GETs of `practice.url` from the attacker's address and concurrency, on connections closed after. */
+async function rehearse(attacker: Attacker, practice: { url: string; requests: number }): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: attacker.concurrency, localAddress: attacker.localAddress });
+  let left = practice.requests;
+  const lane = async () => {
+    while (left-- > 0) await send(practice.url, {}, { localAddress: attacker.localAddress, agent });
+  };
+  try {
+    await Promise.all(Array.from({ length: attacker.concurrency }, lane));
+  } finally {
+    agent.destroy();
+  }
 }
 
 export function percentile(values: readonly number[], q: number): number {
