@@ -104,14 +104,10 @@ export function createRateLimits(
       if (proof === undefined) {
         count = await perClientCounters.incr(key, perClient.windowMs);
       } else {
-        let counted: WindowCount | undefined;
-        const remembered = deps.rememberAndCount(proof.use, { ...perClient, key }).then((answer) => {
-          counted = answer.count;
-          return answer.fresh;
-        });
-        await proof.judge(remembered);
+        const answer = deps.rememberAndCount(proof.use, { ...perClient, key });
+        await proof.judge(answer.then(({ fresh }) => fresh));
         // judge resolved: the proof was fresh, so it was counted.
-        count = counted!;
+        count = (await answer).count!;
       }
       if (count.current <= options.perClient.max) return;
       const retryAfterSeconds = Math.ceil(count.ttl / 1000);
