@@ -72,6 +72,14 @@ describe('ctr with a registry credential', () => {
   it('a pull-only credential cannot push', async () => {
     const narrow = await world.credential({ scope: 'repository:team/ctr/**:pull' });
     await play('ctr.pull-only-push', { ...vars, ID: narrow.id, CREDENTIAL: narrow.credential }, { env });
+    // ctr's message depends on a race of its own (flows.ts): the refusal is proved by what the
+    // registry answered the manifest and what the service granted.
+    const puts = world.registry.logs().match(/PUT \/v2\/team\/ctr\/app\/manifests\/pull-only[^"]*" \d{3}/g) ?? [];
+    expect(puts).not.toEqual([]);
+    for (const put of puts) expect(put).toMatch(/" 401$/);
+    const records = await world.exchangesOf(narrow.id);
+    expect(records.some((r) => r.requestedScopes.some((s) => /^repository:team\/ctr\/app:.*push/.test(s)))).toBe(true);
+    for (const record of records) for (const entry of record.granted) expect(entry.actions).not.toContain('push');
   });
 
   it('a revoked credential stops working within seconds', async () => {

@@ -57,6 +57,12 @@ export interface Flow {
   readonly shows?: string;
   /** Must exit non-zero and print this (stdout or stderr): what the user sees. */
   readonly fails?: string;
+  /**
+   * What the program prints instead of `fails` when it loses a race inside itself: the same
+   * refusal, another message. The test then proves the refusal by what the registry and the
+   * ledger saw, not by the words.
+   */
+  readonly orFails?: { readonly shows: string; readonly when: string };
 }
 
 const REVOKED = 'the registry credential $ID has been revoked; run "registry-token login" to get a new one';
@@ -259,6 +265,10 @@ export const FLOWS: readonly Flow[] = [
     id: 'ctr.pull-only-push', client: 'ctr', flow: 'push with a pull-only credential',
     argv: ['ctr', 'images', 'push', '--plain-http', '--user', '$ID:$CREDENTIAL', '$REGISTRY/team/ctr/app:pull-only', 'team/app:1.0'],
     fails: 'server message: insufficient_scope: authorization failed',
+    orFails: {
+      shows: 'io: read/write on closed pipe',
+      when: 'when the registry\'s 401 for the manifest arrives before ctr has finished writing it (ctr 1.6 reports its writer\'s error, not the answer)',
+    },
   },
   {
     id: 'ctr.revoked', client: 'ctr', flow: 'pull with a revoked credential',

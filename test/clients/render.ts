@@ -21,8 +21,14 @@ export function commandLine(flow: Flow): string {
   return flow.stdin === undefined ? line : `printf '%s' "${flow.stdin}" | ${line}`;
 }
 
+/** What the user sees of a refusal: the message, and the other one a client's own race can print instead. */
+function refusal(flow: Flow): string {
+  const usual = code(flow.fails!);
+  return flow.orFails === undefined ? usual : `${usual}, or ${code(flow.orFails.shows)} ${cell(flow.orFails.when)}`;
+}
+
 function result(flow: Flow): string {
-  if (flow.fails !== undefined) return `fails (exit ≠ 0), shows ${code(flow.fails)}`;
+  if (flow.fails !== undefined) return `fails (exit ≠ 0), shows ${refusal(flow)}`;
   return flow.shows === undefined ? 'exit 0' : `exit 0, shows ${code(flow.shows)}`;
 }
 
@@ -36,7 +42,7 @@ export function renderGenerated(): string {
   lines.push('', '### Every flow, its command and its result in CI', '', '| client | flow | command | result in CI |', '|---|---|---|---|');
   for (const flow of FLOWS) lines.push(`| ${flow.client} | ${cell(flow.flow)} | ${code(commandLine(flow))} | ${result(flow)} |`);
   lines.push('', '### What each client shows when it is refused', '', '| client | refusal | what the user sees |', '|---|---|---|');
-  for (const flow of FLOWS.filter((f) => f.fails !== undefined)) lines.push(`| ${flow.client} | ${cell(flow.flow)} | ${code(flow.fails!)} |`);
+  for (const flow of FLOWS.filter((f) => f.fails !== undefined)) lines.push(`| ${flow.client} | ${cell(flow.flow)} | ${refusal(flow)} |`);
   lines.push('', END);
   return lines.join('\n');
 }
