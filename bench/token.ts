@@ -406,10 +406,12 @@ function targetsTable(r: AlgResult, floor: Floor): string {
   const rss = rssSteady(r);
   const mark = (met: boolean) => (SMOKE ? '(smoke: not judged)' : met ? '**met**' : 'not met');
   const gen = `generator ${pct(r.closed.cpu.generator, r.closed.cpu.wall)} % CPU, others ${pct(r.closed.cpu.other, r.closed.cpu.wall)} %`;
+  // With workers the primary answers their store questions (memory store): its share is what asking costs there.
+  const primary = r.workers > 1 ? `; the primary ${round((1000 * r.closed.cpu.root) / Math.max(r.closed.ok, 1), 3)} ms of it` : '';
   return [
     `| target (${labelOf(r)}) | measured | met? |`,
     '|---|---|---|',
-    `| CPU per token ≤ 1.6 × one RSA-2048 signature | ${r.closed.cpuMsPerToken} ms / ${round(floor.singleSignMs, 3)} ms = **${round(ratio, 2)} ×** (main thread ${r.closed.mainMsPerToken} ms) | ${mark(ratio <= 1.6)} |`,
+    `| CPU per token ≤ 1.6 × one RSA-2048 signature | ${r.closed.cpuMsPerToken} ms / ${round(floor.singleSignMs, 3)} ms = **${round(ratio, 2)} ×** (main thread ${r.closed.mainMsPerToken} ms${primary}) | ${mark(ratio <= 1.6)} |`,
     `| service uses ≥ 95 % of the cores at saturation | ${round(cores, 2)} of ${CORES} cores (${pct(cores, CORES)} %); main thread waited for a core ${pct(r.closed.cpu.mainWait, r.closed.cpu.wall)} % of the time; ${gen} | ${mark(cores >= 0.95 * CORES)} |`,
     `| tokens/s ≥ 0.6 × openssl -multi ${CORES} (${round(floorRate)}/s) | ${r.closed.tokensPerSecond}/s at ${CONNECTIONS} connections = ${round(r.closed.tokensPerSecond / floor.multiPerSecond, 2)} × | ${mark(r.closed.tokensPerSecond >= floorRate)} |`,
     `| open loop at ${r.open.rate}/s (half): p99 ≤ 5 ms, p99.9 ≤ 20 ms | p50 ${round(r.open.summary.latencyMs.p50, 2)}, p99 **${round(r.open.summary.latencyMs.p99, 2)}**, p99.9 **${round(r.open.summary.latencyMs.p99_9, 2)}**, max ${round(r.open.summary.latencyMs.max, 1)} ms (generator sent ≤ ${round(r.open.summary.sendLagP99Ms ?? NaN, 2)} ms late at p99) | ${mark(r.open.summary.latencyMs.p99 <= 5 && r.open.summary.latencyMs.p99_9 <= 20)} |`,

@@ -68,6 +68,8 @@ export interface Snapshot {
   readonly service: number;
   readonly main: number;
   readonly mainWait: number;
+  /** The process the bench started alone: with workers, the primary (the store's host). */
+  readonly root: number;
   readonly generator: number;
   readonly self: number;
   readonly machine: number;
@@ -82,9 +84,12 @@ export function snapshot(servicePid: number, generatorPid: number): Snapshot {
   let service = 0;
   let main = 0;
   let mainWait = 0;
+  let root = 0;
   for (const pid of treeOf(servicePid)) {
     try {
-      service += cpuSecondsOf(pid);
+      const seconds = cpuSecondsOf(pid);
+      service += seconds;
+      if (pid === servicePid) root = seconds;
       main += cpuSecondsOf(pid, pid);
       mainWait += schedOf(pid, pid).wait;
     } catch {
@@ -98,6 +103,7 @@ export function snapshot(servicePid: number, generatorPid: number): Snapshot {
     service,
     main,
     mainWait,
+    root,
     generator: cpuSecondsOf(generatorPid),
     self: (self.user + self.system) / 1e6,
     machine: machine.busy,
@@ -110,6 +116,8 @@ export interface CpuWindow {
   readonly service: number;
   readonly main: number;
   readonly mainWait: number;
+  /** CPU seconds of the process the bench started alone (with workers, the primary). */
+  readonly root: number;
   readonly generator: number;
   /** Everything else on the machine, this bench process excluded. */
   readonly other: number;
@@ -125,6 +133,7 @@ export function between(a: Snapshot, b: Snapshot): CpuWindow {
     service,
     main: b.main - a.main,
     mainWait: b.mainWait - a.mainWait,
+    root: b.root - a.root,
     generator,
     other: Math.max(0, b.machine - a.machine - service - generator - self),
     steal: b.steal - a.steal,
