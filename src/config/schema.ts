@@ -301,6 +301,17 @@ const redisSchema = z.strictObject({
       servername: nonEmpty.optional(),
     })
     .optional(),
+  /**
+   * Redis Sentinel: the Sentinels (host:port) that say which server is the primary. The URL's
+   * host is then the name of the master group they watch (the redis-rb and GitLab convention).
+   */
+  sentinels: z
+    .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]/]+):\d{1,5}$/, 'must be host:port (an IPv6 address in brackets)'))
+    .min(1, 'needs at least one Sentinel, or leave sentinels out')
+    .optional(),
+  /** AUTH for the Sentinels themselves (their requirepass / ACL user), when they ask for it. */
+  sentinelUsername: nonEmpty.optional(),
+  sentinelPassword: nonEmpty.optional(),
   connectTimeoutMs: z.number().int().min(50).max(60_000).default(2000),
   /** A command without an answer this long fails: the request gets 503 store_unavailable, never hangs. */
   commandTimeoutMs: z.number().int().min(10).max(10_000).default(500),
@@ -407,6 +418,13 @@ export const configSchema = z
     const redis = config.store.redis;
     if (redis?.tls !== undefined && !redis.url.startsWith('rediss://')) {
       ctx.addIssue({ code: 'custom', path: ['store', 'redis', 'tls'], message: 'needs a rediss:// url (redis:// is plain TCP)' });
+    }
+    const port = redis === undefined ? undefined : URL.parse(redis.url)?.port;
+    if (redis?.sentinels !== undefined && port !== undefined && port !== '') {
+      ctx.addIssue({ code: 'custom', path: ['store', 'redis', 'url'], message: 'with sentinels, the host is the master group\'s name, without a port (redis://mymaster); the Sentinels say where the primary is' });
+    }
+    if (redis?.sentinels === undefined && (redis?.sentinelUsername !== undefined || redis?.sentinelPassword !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['store', 'redis', 'sentinels'], message: 'is required with sentinelUsername or sentinelPassword' });
     }
     if ((redis?.tls?.certPath === undefined) !== (redis?.tls?.keyPath === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['store', 'redis', 'tls'], message: 'certPath and keyPath go together (a client certificate and its key)' });

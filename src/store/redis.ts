@@ -34,6 +34,10 @@ export interface RedisConnection {
     readonly keyPath?: string | undefined;
     readonly servername?: string | undefined;
   } | undefined;
+  /** Redis Sentinel (host:port each): the URL's host is then the master group's name. */
+  readonly sentinels?: readonly string[] | undefined;
+  readonly sentinelUsername?: string | undefined;
+  readonly sentinelPassword?: string | undefined;
   readonly connectTimeoutMs: number;
   readonly commandTimeoutMs: number;
 }
@@ -114,10 +118,11 @@ return {1, 0, counted[1], counted[2]}`,
 }
 
 /** Where the client connects, for logs: never the password. */
-export function describeRedis(url: string): string {
+export function describeRedis(url: string, sentinels?: readonly string[]): string {
   try {
     const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+    const target = `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+    return sentinels === undefined ? target : `${target} (primary of master group "${decodeURIComponent(parsed.hostname)}" per Sentinel ${sentinels.join(', ')})`;
   } catch {
     return 'redis (unparsable url)';
   }
@@ -183,16 +188,46 @@ function clientOptions(connection: RedisConnection): RedisOptions {
   };
 }
 
+/** host:port, or [v6]:port, as the schema checked it. */
+function hostPort(entry: string): { host: string; port: number } {
+  const at = entry.lastIndexOf(':');
+  return { host: entry.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(entry.slice(at + 1)) };
+}
+
+/**
+ * With Sentinels, ioredis asks them for the primary of the URL's master group before each
+ * connection, checks that the server it reaches is a primary, and (failoverDetector) listens
+ * to the Sentinels so that it moves to the new primary as soon as one is elected, instead of
+ * when the old one drops the connection.
+ */
+function sentinelOptions(connection: RedisConnection & { sentinels: readonly string[] }, options: RedisOptions): RedisOptions {
+  const url = new URL(connection.url);
+  const db = url.pathname.replace(/^\//, '');
+  return {
+    ...options,
+    name: decodeURIComponent(url.hostname),
+    sentinels: connection.sentinels.map(hostPort),
+    ...(db === '' ? {} : { db: Number(db) }),
+    ...(connection.sentinelUsername === undefined ? {} : { sentinelUsername: connection.sentinelUsername }),
+    ...(connection.sentinelPassword === undefined ? {} : { sentinelPassword: connection.sentinelPassword }),
+    sentinelCommandTimeout: connection.commandTimeoutMs,
+    failoverDetector: true,
+    ...(options.tls === undefined ? {} : { enableTLSForSentinelMode: true, sentinelTLS: options.tls }),
+  };
+}
+
 export async function openRedisStore(connection: RedisConnection, deps: StoreDeps): Promise<SharedStore> {
   const { logger } = deps;
-  const where = describeRedis(connection.url);
+  const where = describeRedis(connection.url, connection.sentinels);
   const options = clientOptions(connection);
-  const target = withoutCredentials(connection.url);
-  const client = new Redis(target, options) as Client;
+  const sentinels = connection.sentinels;
+  const connect = (extra: RedisOptions) =>
+    sentinels === undefined ? new Redis(withoutCredentials(connection.url), { ...options, ...extra }) : new Redis(sentinelOptions({ ...connection, sentinels }, { ...options, ...extra }));
+  const client = connect({}) as Client;
   defineScripts(client);
   // Pub/sub needs a connection of its own; it may queue its SUBSCRIBE until connected and
   // resubscribes by itself after a reconnect.
-  const subscriber = new Redis(target, { ...options, enableOfflineQueue: true, autoResubscribe: true });
+  const subscriber = connect({ enableOfflineQueue: true, autoResubscribe: true });
   const channel = `${connection.keyPrefix}revocations`;
 
   // Said once per outage (a lost connection or a failed command), not per reconnect attempt.

@@ -220,6 +220,26 @@ describe('parseConfig: every problem names its key', () => {
       (d) => (d.store = { driver: 'redis', redis: { url: 'rediss://cache:6380', tls: { certPath: '/etc/client.pem' } } }),
       ['store.redis.tls: certPath and keyPath go together (a client certificate and its key)'],
     ],
+    [
+      'sentinels with an address and port in store.redis.url',
+      (d) => (d.store = { driver: 'redis', redis: { url: 'redis://cache:6379', sentinels: ['10.0.0.1:26379'] } }),
+      ['store.redis.url: with sentinels, the host is the master group\'s name, without a port (redis://mymaster); the Sentinels say where the primary is'],
+    ],
+    [
+      'a sentinel without its port',
+      (d) => (d.store = { driver: 'redis', redis: { url: 'redis://mymaster', sentinels: ['10.0.0.1:26379', 'sentinel-2'] } }),
+      ['store.redis.sentinels[1]: must be host:port (an IPv6 address in brackets)'],
+    ],
+    [
+      'an empty sentinels list',
+      (d) => (d.store = { driver: 'redis', redis: { url: 'redis://mymaster', sentinels: [] } }),
+      ['store.redis.sentinels: needs at least one Sentinel, or leave sentinels out'],
+    ],
+    [
+      'a Sentinel password without sentinels',
+      (d) => (d.store = { driver: 'redis', redis: { url: 'redis://cache:6379', sentinelPassword: 'secret-secret' } }),
+      ['store.redis.sentinels: is required with sentinelUsername or sentinelPassword'],
+    ],
     ['an unknown onStoreUnavailable', (d) => (d.store = { onStoreUnavailable: 'fail-open' }), [/^store\.onStoreUnavailable: /]],
     [
       'HS256 and none in authority.algorithms',
@@ -245,6 +265,13 @@ describe('parseConfig: every problem names its key', () => {
       if (typeof want === 'string') expect(problems[i]).toBe(want);
       else expect(problems[i]).toMatch(want);
     });
+  });
+
+  it('takes Sentinels: host:port or [IPv6]:port, the URL naming the master group (and its db)', () => {
+    const doc = minimal();
+    doc.store = { driver: 'redis', redis: { url: 'rediss://mymaster/2', sentinels: ['10.0.0.1:26379', '[fd00::2]:26379'], sentinelPassword: 'sentinel-secret' } };
+    const config = parseConfig(doc);
+    expect(config.store.redis).toMatchObject({ url: 'rediss://mymaster/2', sentinels: ['10.0.0.1:26379', '[fd00::2]:26379'], sentinelPassword: 'sentinel-secret' });
   });
 
   it('reports every problem at once', () => {

@@ -15,6 +15,13 @@ export interface StoreUnderTest {
 /** Each driver is made with a per-client replay share of 3. */
 export const SHARE = 3;
 
+/** The ledger's revocations, for a Redis store that must never fall back to them. */
+export const noLedger = {
+  list: () => Promise.reject(new Error('not used')),
+  put: () => Promise.reject(new Error('not used')),
+  delete: () => Promise.reject(new Error('not used')),
+};
+
 const revocation = (kind: Revocation['kind'], value: string, reason = 'test'): Revocation => ({
   kind, value, reason, revokedAt: '2026-01-01T00:00:00.000Z', revokedBy: 'operator',
 });

@@ -10,7 +10,7 @@ import type { RedisConnection } from '../../src/store/redis.ts';
 import type { SharedStore, StoreOperation } from '../../src/store/store.ts';
 import { recordingLogger } from '../record/fixtures.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-import { SHARE, sharedStoreContract } from './contract.ts';
+import { noLedger, SHARE, sharedStoreContract } from './contract.ts';
 
 const PASSWORD = 'test-redis-password-1234';
 
@@ -22,11 +22,6 @@ const ACL_RULES = (prefix: string) => [
   '+exists', '+set', '+get', '+incr', '+pttl', '+pexpire', '+zadd', '+zcount', '+zrangebyscore', '+zremrangebyscore',
   '+hgetall', '+hset', '+hdel', '+multi', '+exec', '+publish', '+subscribe',
 ];
-const noLedger = {
-  list: () => Promise.reject(new Error('not used')),
-  put: () => Promise.reject(new Error('not used')),
-  delete: () => Promise.reject(new Error('not used')),
-};
 
 async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

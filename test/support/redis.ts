@@ -13,8 +13,10 @@ export interface RedisOptions {
   password?: string;
   /** Serve TLS only (on `port`), with a server certificate from a test CA. */
   tls?: { clientCertificates?: boolean };
-  /** Extra `--name value` arguments, e.g. maxmemory. */
+  /** Extra `--name value` arguments, e.g. maxmemory or replicaof. */
   args?: string[];
+  /** Run as a Sentinel (`--sentinel`) watching the primary on `port` as master group `name`, quorum 1. */
+  sentinel?: { name: string; port: number };
 }
 
 export interface TlsMaterial {
@@ -66,7 +68,26 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       clientKeyPath: write('client.key', client.keyPem),
     };
   }
-  const args = [
+  // A Sentinel rewrites its configuration file, so it gets one of its own; failover in seconds.
+  const sentinelConf = join(dir, 'sentinel.conf');
+  if (options.sentinel !== undefined) {
+    const { name, port: watched } = options.sentinel;
+    writeFileSync(sentinelConf, [
+      `sentinel monitor ${name} 127.0.0.1 ${watched} 1`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 10000`,
+      '',
+    ].join('\n'));
+  }
+  const args = options.sentinel !== undefined ? [
+    sentinelConf, '--sentinel',
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', data,
+    '--daemonize', 'no',
+    '--protected-mode', 'no',
+    '--loglevel', 'warning',
+  ] : [
     '--bind', '127.0.0.1',
     '--dir', data,
     '--save', '',
