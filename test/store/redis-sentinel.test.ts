@@ -1,5 +1,6 @@
 // The redis driver behind Redis Sentinel, with real processes: a primary, its replica and one
-// Sentinel watching them (Debian's redis-server, the Sentinel as `redis-server --sentinel`).
+// Sentinel watching them (Debian's redis-server, the Sentinel as `redis-server --sentinel`),
+// each asking for a password.
 // The store finds the primary through the Sentinel, and after a failover it writes to the new
 // primary without a restart, where the proofs it remembered before are still replays.
 import { randomUUID } from 'node:crypto';
@@ -14,6 +15,9 @@ import { noLedger, SHARE } from './contract.ts';
 
 const GROUP = 'registry-token-primary';
 const PREFIX = 'sentinel-test:';
+// Both kinds of AUTH: the primary's (and its replica's) and the Sentinel's own.
+const PRIMARY_PASSWORD = 'primary-password-1234';
+const SENTINEL_PASSWORD = 'sentinel-password-5678';
 
 /** True once `check` resolves true; a refusal or an error on the way counts as not yet. */
 const eventually = (check: () => Promise<boolean>) => () => check().catch(() => false);
@@ -32,17 +36,25 @@ describe('redis store through Sentinel', () => {
   const now = () => Date.now();
 
   beforeAll(async () => {
-    first = await startRedis();
-    second = await startRedis({ args: ['--replicaof', '127.0.0.1', String(first.port)] });
+    first = await startRedis({ password: PRIMARY_PASSWORD, args: ['--masterauth', PRIMARY_PASSWORD] });
+    second = await startRedis({ password: PRIMARY_PASSWORD, args: ['--masterauth', PRIMARY_PASSWORD, '--replicaof', '127.0.0.1', String(first.port)] });
     await waitFor(eventually(async () => /master_link_status:up/.test(await second.cli('INFO', 'replication'))), 30_000);
-    sentinel = await startRedis({ sentinel: { name: GROUP, port: first.port } });
+    sentinel = await startRedis({ password: SENTINEL_PASSWORD, sentinel: { name: GROUP, port: first.port, auth: PRIMARY_PASSWORD } });
     // The Sentinel learns the replica from the primary's INFO; a failover needs it known.
     await waitFor(eventually(async () => (await sentinel.cli('SENTINEL', 'replicas', GROUP)).includes(String(second.port))), 30_000);
     store = await openStore(
       {
         driver: 'redis',
         // The host is the master group's name, not an address: only the Sentinel is dialled first.
-        redis: { url: `redis://${GROUP}`, sentinels: [`127.0.0.1:${sentinel.port}`], keyPrefix: PREFIX, connectTimeoutMs: 1000, commandTimeoutMs: 500 },
+        redis: {
+          url: `redis://${GROUP}`,
+          password: PRIMARY_PASSWORD,
+          sentinels: [`127.0.0.1:${sentinel.port}`],
+          sentinelPassword: SENTINEL_PASSWORD,
+          keyPrefix: PREFIX,
+          connectTimeoutMs: 1000,
+          commandTimeoutMs: 500,
+        },
         onStoreUnavailable: 'fail-closed',
       },
       { replay: { capacity: 1000, perClient: SHARE }, ledgerRevocations: noLedger, now, logger: recordingLogger() },

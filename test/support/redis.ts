@@ -15,8 +15,11 @@ export interface RedisOptions {
   tls?: { clientCertificates?: boolean };
   /** Extra `--name value` arguments, e.g. maxmemory or replicaof. */
   args?: string[];
-  /** Run as a Sentinel (`--sentinel`) watching the primary on `port` as master group `name`, quorum 1. */
-  sentinel?: { name: string; port: number };
+  /**
+   * Run as a Sentinel (`--sentinel`) watching the primary on `port` as master group `name`,
+   * quorum 1, with `auth` the primary's password; `password` is then the Sentinel's own.
+   */
+  sentinel?: { name: string; port: number; auth?: string };
 }
 
 export interface TlsMaterial {
@@ -71,9 +74,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   // A Sentinel rewrites its configuration file, so it gets one of its own; failover in seconds.
   const sentinelConf = join(dir, 'sentinel.conf');
   if (options.sentinel !== undefined) {
-    const { name, port: watched } = options.sentinel;
+    const { name, port: watched, auth } = options.sentinel;
     writeFileSync(sentinelConf, [
       `sentinel monitor ${name} 127.0.0.1 ${watched} 1`,
+      ...(auth === undefined ? [] : [`sentinel auth-pass ${name} ${auth}`]),
+      ...(options.password === undefined ? [] : [`requirepass ${options.password}`]),
       `sentinel down-after-milliseconds ${name} 1000`,
       `sentinel failover-timeout ${name} 10000`,
       '',
