@@ -2,13 +2,15 @@
 // Sentinel watching them (Debian's redis-server, the Sentinel as `redis-server --sentinel`),
 // each asking for a password.
 // The store finds the primary through the Sentinel, and after a failover it writes to the new
-// primary without a restart, where the proofs it remembered before are still replays.
+// primary without a restart, where the proofs it remembered before are still replays. Then the
+// same three over TLS (one test CA), the store reaching both the Sentinel and the primary by TLS.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../src/domain/errors.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { SharedStore } from '../../src/store/store.ts';
 import { recordingLogger } from '../record/fixtures.ts';
+import { createCa } from '../support/pki.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { waitFor } from '../support/process.ts';
 import { noLedger, SHARE } from './contract.ts';
@@ -105,4 +107,51 @@ describe('redis store through Sentinel', () => {
     expect(await store.replay.remember(landed!, now() + 60_000, 'client-2')).toBe(false);
     expect(await store.replay.remember(before, now() + 60_000, 'client-2')).toBe(false);
   }, 60_000);
+});
+
+describe('redis store through Sentinel over TLS', () => {
+  let servers: RedisServer[] = [];
+  let store: SharedStore;
+
+  beforeAll(async () => {
+    // One CA for the primary, its replica and the Sentinel: they reach each other over TLS too.
+    const ca = await createCa('redis sentinel test CA');
+    const primary = await startRedis({ tls: { ca } });
+    servers.push(primary);
+    const replica = await startRedis({ tls: { ca }, args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    servers.push(replica);
+    await waitFor(eventually(async () => /master_link_status:up/.test(await replica.cli('INFO', 'replication'))), 30_000);
+    const sentinel = await startRedis({ tls: { ca }, sentinel: { name: GROUP, port: primary.port } });
+    servers.push(sentinel);
+    await waitFor(eventually(async () => (await primaryPort(sentinel)) === primary.port), 30_000);
+    store = await openStore(
+      {
+        driver: 'redis',
+        redis: {
+          url: `rediss://${GROUP}`,
+          sentinels: [`127.0.0.1:${sentinel.port}`],
+          tls: { caPath: primary.tls!.caPath },
+          keyPrefix: PREFIX,
+          connectTimeoutMs: 1000,
+          commandTimeoutMs: 500,
+        },
+        onStoreUnavailable: 'fail-closed',
+      },
+      { replay: { capacity: 1000, perClient: SHARE }, ledgerRevocations: noLedger, now: () => Date.now(), logger: recordingLogger() },
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await store?.close();
+    for (const server of servers.reverse()) await server.stop();
+    servers = [];
+  });
+
+  it('asks the Sentinel and writes to the primary, both over TLS with the configured CA', async () => {
+    await waitFor(eventually(async () => (await store.check(), true)), 30_000);
+    const key = `jkt:${randomUUID()}`;
+    expect(await store.replay.remember(key, Date.now() + 60_000, 'client-tls')).toBe(true);
+    expect(await store.replay.remember(key, Date.now() + 60_000, 'client-tls')).toBe(false);
+    expect((await servers[0]!.cli('EXISTS', `${PREFIX}replay:${key}`)).trim()).toBe('1');
+  });
 });

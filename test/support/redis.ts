@@ -11,8 +11,11 @@ import { createCa, issueCertificate, type CertificateAuthority } from './pki.ts'
 export interface RedisOptions {
   /** requirepass: clients must AUTH with it. */
   password?: string;
-  /** Serve TLS only (on `port`), with a server certificate from a test CA. */
-  tls?: { clientCertificates?: boolean };
+  /**
+   * Serve TLS only (on `port`), with a server certificate from a test CA: a new one, or `ca`,
+   * which servers that talk to each other (a replica, a Sentinel) must share.
+   */
+  tls?: { clientCertificates?: boolean; ca?: CertificateAuthority };
   /** Extra `--name value` arguments, e.g. maxmemory or replicaof. */
   args?: string[];
   /**
@@ -54,7 +57,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const port = await freePort();
   let tls: TlsMaterial | undefined;
   if (options.tls !== undefined) {
-    const ca = await createCa('redis test CA');
+    const ca = options.tls.ca ?? (await createCa('redis test CA'));
     const server = await issueCertificate(ca, { commonName: 'redis', serverAltNames: ['127.0.0.1', 'localhost'] });
     const client = await issueCertificate(ca, { commonName: 'registry-token', clientAuth: true });
     const write = (name: string, text: string) => {
@@ -84,9 +87,21 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       '',
     ].join('\n'));
   }
+  // With TLS, replicas and Sentinels reach the servers over TLS too (tls-replication).
+  const listen = tls === undefined
+    ? ['--port', String(port)]
+    : [
+        '--port', '0',
+        '--tls-port', String(port),
+        '--tls-cert-file', join(dir, 'server.crt'),
+        '--tls-key-file', join(dir, 'server.key'),
+        '--tls-ca-cert-file', tls.caPath,
+        '--tls-auth-clients', options.tls?.clientCertificates === true ? 'yes' : 'no',
+        '--tls-replication', 'yes',
+      ];
   const args = options.sentinel !== undefined ? [
     sentinelConf, '--sentinel',
-    '--port', String(port),
+    ...listen,
     '--bind', '127.0.0.1',
     '--dir', data,
     '--daemonize', 'no',
@@ -102,16 +117,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     '--maxmemory-policy', 'noeviction',
     '--loglevel', 'warning',
     ...(options.password === undefined ? [] : ['--requirepass', options.password]),
-    ...(tls === undefined
-      ? ['--port', String(port)]
-      : [
-          '--port', '0',
-          '--tls-port', String(port),
-          '--tls-cert-file', join(dir, 'server.crt'),
-          '--tls-key-file', join(dir, 'server.key'),
-          '--tls-ca-cert-file', tls.caPath,
-          '--tls-auth-clients', options.tls?.clientCertificates === true ? 'yes' : 'no',
-        ]),
+    ...listen,
     ...(options.args ?? []),
   ];
 
