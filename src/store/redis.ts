@@ -200,13 +200,13 @@ function hostPort(entry: string): { host: string; port: number } {
  * to the Sentinels so that it moves to the new primary as soon as one is elected, instead of
  * when the old one drops the connection.
  */
-function sentinelOptions(connection: RedisConnection & { sentinels: readonly string[] }, options: RedisOptions): RedisOptions {
+function sentinelOptions(connection: RedisConnection, sentinels: readonly string[], options: RedisOptions): RedisOptions {
   const url = new URL(connection.url);
   const db = url.pathname.replace(/^\//, '');
   return {
     ...options,
     name: decodeURIComponent(url.hostname),
-    sentinels: connection.sentinels.map(hostPort),
+    sentinels: sentinels.map(hostPort),
     ...(db === '' ? {} : { db: Number(db) }),
     ...(connection.sentinelUsername === undefined ? {} : { sentinelUsername: connection.sentinelUsername }),
     ...(connection.sentinelPassword === undefined ? {} : { sentinelPassword: connection.sentinelPassword }),
@@ -222,7 +222,9 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
   const options = clientOptions(connection);
   const sentinels = connection.sentinels;
   const connect = (extra: RedisOptions) =>
-    sentinels === undefined ? new Redis(withoutCredentials(connection.url), { ...options, ...extra }) : new Redis(sentinelOptions({ ...connection, sentinels }, { ...options, ...extra }));
+    sentinels === undefined
+      ? new Redis(withoutCredentials(connection.url), { ...options, ...extra })
+      : new Redis(sentinelOptions(connection, sentinels, { ...options, ...extra }));
   const client = connect({}) as Client;
   defineScripts(client);
   // Pub/sub needs a connection of its own; it may queue its SUBSCRIBE until connected and
