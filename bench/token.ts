@@ -17,6 +17,7 @@
 //   npm run bench -- --soak-seconds 300   the 5-minute soak of the RSS target
 //   npm run bench -- --smoke              seconds-long run that checks the bench works, asserts no timing (.ci/run)
 //   npm run bench -- --baseline REV       the same steps against `git archive REV` too: before/after rows of one run
+//   npm run bench -- --floor              the same steps against bench/floor/server.ts first: the least the exchange costs in Node here
 //   npm run bench -- --alg RS256          one signing algorithm
 //   npm run bench -- --workers 1,2        server.workers of each row (default: the number of cores)
 //   npm run bench -- --store memory       store.driver of each row (default memory,redis)
@@ -75,6 +76,7 @@ const { values: args } = parseArgs({
     micro: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    floor: { type: 'boolean', default: false },
     alg: { type: 'string', default: 'RS256,ES256' },
     workers: { type: 'string' },
     store: { type: 'string', default: 'memory,redis' },
@@ -476,6 +478,8 @@ async function main(): Promise<number> {
   execFileSync('openssl', ['req', '-new', '-x509', '-key', esKey, '-subj', '/CN=registry-token-bench', '-days', '2', '-out', esCert], { stdio: 'ignore' });
   const keys: Keys = { RS256: { keyPath: SAMPLE_KEY, certificatePath: SAMPLE_CERT }, ES256: { keyPath: esKey, certificatePath: esCert } };
   const builds: { name: string; cli: string; knowsWorkers: boolean }[] = [{ name: args.dist ? 'dist' : 'this tree', cli: args.dist ? compileDist(base) : join(ROOT, 'src/cli.ts'), knowsWorkers: true }];
+  // Before the rows it is the floor of, as a baseline comes before this tree.
+  if (args.floor) builds.unshift({ name: 'node floor', cli: join(ROOT, 'bench/floor/server.ts'), knowsWorkers: true });
   if (args.baseline !== undefined) builds.unshift({ name: `before (${args.baseline})`, ...checkout(args.baseline, join(base, 'baseline')) });
   // server.workers: what ships (one per core) unless told; a list (`1,2`) gives before/after rows.
   const workerCounts = (args.workers ?? String(CORES)).split(',').map((w) => Number(w.trim()));

@@ -18,4 +18,13 @@ describe('npm run bench -- --smoke', () => {
     expect(result.stdout).toMatch(/RS256 signing, \d+ workers?, store memory: cold start/);
     expect(result.stdout).toMatch(/RS256 signing, \d+ workers?, store redis: cold start/);
   });
+
+  it('runs the floor of the stack (bench/floor/server.ts) through the same steps and checks, with workers', { timeout: 240_000 }, () => {
+    requireTool('openssl', ['version']);
+    const result = spawnSync(process.execPath, [BENCH, '--smoke', '--floor', '--alg', 'RS256', '--store', 'memory'], { encoding: 'utf8', timeout: 230_000 });
+    expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(result.stdout).toContain('bench smoke: ok (timings not judged)');
+    expect(result.stdout).toMatch(/bench smoke node floor, RS256 signing, \d+ workers?, store memory: cold start [\d.]+ ms; closed \d+\/s.*ledger (\d+) = \1, chain ok/);
+    expect(result.stdout).toMatch(/bench smoke this tree, RS256 signing, \d+ workers?, store memory: cold start/);
+  });
 });
