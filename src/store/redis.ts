@@ -270,12 +270,16 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
   const shareKey = (clientName: string) => `replay-share:{${encodeURIComponent(clientName)}}`;
   const counterKey = (name: string, key: string) => `rate:${name}:${key}`;
   const windowCount = ([current, ttl]: readonly [number, number]): WindowCount => ({ current, ttl });
+  /** Both scripts answer -1 when the client's share of the replay cache is full. */
+  const refuseOverShare = (outcome: number, retryAfterMs: number) => {
+    if (outcome === -1) throw new ReplayShareExceededError(replayOptions.perClient, retryAfterMs);
+  };
   const replay: ReplayCache = {
     async remember(key, expiresAt, clientName) {
       const [outcome, retryAfterMs] = await timed('replay', () =>
         client.rememberProof(`replay:${key}`, shareKey(clientName), deps.now(), expiresAt, replayOptions.perClient, key),
       );
-      if (outcome === -1) throw new ReplayShareExceededError(replayOptions.perClient, retryAfterMs);
+      refuseOverShare(outcome, retryAfterMs);
       return outcome === 1;
     },
   };
@@ -291,7 +295,7 @@ export async function openRedisStore(connection: RedisConnection, deps: StoreDep
     const [outcome, retryAfterMs, current, ttl] = await timed('replay', () =>
       client.rememberAndCount(`replay:${proof.key}`, shareKey(proof.client), counterKey(hit.counter, hit.key), deps.now(), proof.expiresAt, replayOptions.perClient, proof.key, hit.windowMs),
     );
-    if (outcome === -1) throw new ReplayShareExceededError(replayOptions.perClient, retryAfterMs);
+    refuseOverShare(outcome, retryAfterMs);
     return outcome === 1 ? { fresh: true, count: { current, ttl } } : { fresh: false, count: undefined };
   };
 
